@@ -1,0 +1,16 @@
+using System.CommandLine;
+using LoraSqueeze.Cli.Commands;
+
+namespace LoraSqueeze.Cli;
+
+/// <summary>Builds the command tree. Each verb lives in Commands/ and registers itself here.</summary>
+public static class CliApp
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand(
+            "LoraSqueeze: a multi-adapter LLM server that squeezes every LoRA adapter to one uniform rank.");
+        VersionCommand.Attach(root);
+        return root;
+    }
+}

@@ -1,0 +1,3 @@
+using LoraSqueeze.Cli;
+
+return CliApp.Build().Parse(args).Invoke();
