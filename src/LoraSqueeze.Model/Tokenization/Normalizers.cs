@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.RegularExpressions;
 
 namespace LoraSqueeze.Model.Tokenization;
@@ -11,10 +10,13 @@ public abstract class TextNormalizer
 {
     public abstract string Normalize(string text);
 
-    /// <summary>Unicode normalization forms (<c>normalizers/unicode.rs</c>): NFC for Qwen2.</summary>
-    public sealed class Unicode(NormalizationForm form) : TextNormalizer
+    /// <summary>
+    /// <c>NFC</c> (<c>normalizers/unicode.rs</c>), used by Qwen2. Managed (<see cref="UnicodeNfc"/>) because
+    /// <see cref="string.Normalize()"/> is inert under InvariantGlobalization.
+    /// </summary>
+    public sealed class Nfc : TextNormalizer
     {
-        public override string Normalize(string text) => text.IsNormalized(form) ? text : text.Normalize(form);
+        public override string Normalize(string text) => UnicodeNfc.Normalize(text);
     }
 
     /// <summary><c>Prepend</c>: adds a prefix to non-empty text (<c>normalizers/prepend.rs</c>); Llama-2/Mistral prepend "▁".</summary>

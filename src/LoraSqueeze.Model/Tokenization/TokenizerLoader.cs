@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
@@ -174,10 +173,7 @@ public static class TokenizerLoader
         var type = TypeOf(e, where);
         return type switch
         {
-            "NFC" => new TextNormalizer.Unicode(NormalizationForm.FormC),
-            "NFD" => new TextNormalizer.Unicode(NormalizationForm.FormD),
-            "NFKC" => new TextNormalizer.Unicode(NormalizationForm.FormKC),
-            "NFKD" => new TextNormalizer.Unicode(NormalizationForm.FormKD),
+            "NFC" => new TextNormalizer.Nfc(),
             "Lowercase" => new TextNormalizer.Lowercase(),
             "Prepend" => new TextNormalizer.Prepend(RequireString(e, "prepend", where)),
             "Strip" => new TextNormalizer.Strip(Flag(e, "strip_left"), Flag(e, "strip_right")),
