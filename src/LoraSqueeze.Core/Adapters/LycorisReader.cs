@@ -10,6 +10,7 @@ namespace LoraSqueeze.Core.Adapters;
 internal static class LycorisReader
 {
     private static readonly string[] LoHaSuffixes = ["hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2"];
+    private static readonly string[] LoHaFactors = ["hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b"];
     private static readonly string[] LoKrSuffixes = ["lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2"];
 
     public static List<IModuleDelta> ReadLoHa(AdapterReadContext ctx) => ReadAll(ctx, LoHaSuffixes, (module, present) =>
@@ -17,7 +18,7 @@ internal static class LycorisReader
         if (present.Contains("hada_t1") || present.Contains("hada_t2"))
             throw new UnsupportedAdapterException("LoHa convolution (hada_t1/hada_t2)", $"module {module}: effective-conv2d LoHa is not a linear module");
         using var scope = torch.NewDisposeScope();
-        var w = new[] { "hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b" }.Select(s =>
+        var w = LoHaFactors.Select(s =>
         {
             ctx.Require(module, present, s);
             var t = ctx.Tensors.Read($"{module}.{s}", module);
