@@ -37,6 +37,8 @@ public sealed class DoraDelta : IModuleDelta
         _d = magnitude.to_type(torch.ScalarType.Float32).div(norms).unsqueeze(1).MoveToOuterDisposeScope(); // [out, 1]
         _dm1 = _d.sub(1.0).MoveToOuterDisposeScope();
         magnitude.Dispose();
+        // This object owns its tensors, whatever dispose scope the caller built them in.
+        foreach (var t in new[] { _w0, _sB, _a, _d, _dm1 }) t.DetachFromDisposeScope();
     }
 
     public string ModulePath { get; }

@@ -19,6 +19,9 @@ public sealed class FactoredDelta : IModuleDelta
         Q = q.to_type(torch.ScalarType.Float32).contiguous();
         if (!ReferenceEquals(P, p)) p.Dispose();
         if (!ReferenceEquals(Q, q)) q.Dispose();
+        // This object owns its factors, whatever dispose scope the caller built them in.
+        P.DetachFromDisposeScope();
+        Q.DetachFromDisposeScope();
     }
 
     public string ModulePath { get; }

@@ -19,6 +19,8 @@ public sealed class FullWeightDelta : IModuleDelta
         ModulePath = modulePath;
         _tuned = tuned;
         _base = baseWeight;
+        _tuned.DetachFromDisposeScope();
+        _base.DetachFromDisposeScope();
     }
 
     public string ModulePath { get; }

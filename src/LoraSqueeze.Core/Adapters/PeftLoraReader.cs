@@ -14,7 +14,7 @@ public static class PeftLoraReader
         var modules = adapter.Modules.Select(m =>
         {
             var f = m.Factors!;
-            return new LoraModule(m.ModulePath, f.Q.clone(), f.P.clone()); // A = Q [r, in], B = s·B [out, r]
+            return new LoraModule(m.ModulePath, f.Q.clone().DetachFromDisposeScope(), f.P.clone().DetachFromDisposeScope()); // A = Q [r, in], B = s·B [out, r]
         }).ToList();
         return new LoraWeights(adapter.Name, modules);
     }

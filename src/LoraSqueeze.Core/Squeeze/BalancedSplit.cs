@@ -24,6 +24,7 @@ public static class BalancedSplit
             b.narrow(1, 0, kept).copy_(svd.U.narrow(1, 0, kept).mul(root.unsqueeze(0)));
             a.narrow(0, 0, kept).copy_(svd.Vh.narrow(0, 0, kept).mul(root.unsqueeze(1)));
         }
-        return new LoraModule(modulePath, a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope());
+        // LoraWeights owns its factors: detach them from every dispose scope.
+        return new LoraModule(modulePath, a.DetachFromDisposeScope(), b.DetachFromDisposeScope());
     }
 }

@@ -9,11 +9,11 @@ namespace LoraSqueeze.Core.Squeeze;
 /// </summary>
 public sealed class SpectralDecomposition(torch.Tensor u, torch.Tensor s, torch.Tensor vh, double totalEnergy) : IDisposable
 {
-    public torch.Tensor U { get; } = u;
+    public torch.Tensor U { get; } = u.DetachFromDisposeScope();
 
-    public torch.Tensor S { get; } = s;
+    public torch.Tensor S { get; } = s.DetachFromDisposeScope();
 
-    public torch.Tensor Vh { get; } = vh;
+    public torch.Tensor Vh { get; } = vh.DetachFromDisposeScope();
 
     /// <summary>‖ΔW‖²_F = Σ over all singular values σᵢ².</summary>
     public double TotalEnergy { get; } = totalEnergy;
