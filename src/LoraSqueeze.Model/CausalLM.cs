@@ -106,6 +106,12 @@ public sealed class CausalLM : IDisposable
         if (_lmHead is not null) yield return ("lm_head.weight", _lmHead);
     }
 
+    /// <summary>Switches how every projection computes its LoRA term (between steps only).</summary>
+    public void SetLoraKernel(LoraKernel kernel)
+    {
+        foreach (var p in Projections) p.Kernel = kernel;
+    }
+
     /// <summary>A KV cache sized for this model in its compute dtype.</summary>
     public KvCache CreateCache(int rows, int maxLength) => new(Config, rows, maxLength, ComputeDType, Device);
 

@@ -11,7 +11,6 @@ namespace LoraSqueeze.Model.Lora;
 /// </summary>
 public sealed class LoraLinear : IDisposable
 {
-    private readonly LoraKernel _kernel;
 
     /// <summary>Allocates uninitialised base weights (the loader fills them) and zeroed slots.</summary>
     public LoraLinear(string path, long inFeatures, long outFeatures, bool bias, int slots, int slotRank,
@@ -20,7 +19,7 @@ public sealed class LoraLinear : IDisposable
         Path = path;
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        _kernel = kernel;
+        Kernel = kernel;
         Weight = empty([outFeatures, inFeatures], dtype: dtype, device: device); // [out, in], HF layout
         Bias = bias ? empty([outFeatures], dtype: dtype, device: device) : null;
         SlotRank = slotRank;
@@ -36,6 +35,9 @@ public sealed class LoraLinear : IDisposable
     public long InFeatures { get; }
     public long OutFeatures { get; }
     public int SlotRank { get; }
+
+    /// <summary>How the LoRA term is computed; switchable between steps (benchmarks compare both).</summary>
+    public LoraKernel Kernel { get; set; }
     public Tensor Weight { get; }
     public Tensor? Bias { get; }
 
@@ -50,7 +52,7 @@ public sealed class LoraLinear : IDisposable
     {
         var y = nn.functional.linear(x, Weight, Bias); // [T, out]
         if (mapping is null || mapping.IsEmpty || A is null || B is null) return y;
-        if (_kernel == LoraKernel.Gathered) AddGathered(x, y, mapping);
+        if (Kernel == LoraKernel.Gathered) AddGathered(x, y, mapping);
         else AddSegmented(x, y, mapping);
         return y;
     }
