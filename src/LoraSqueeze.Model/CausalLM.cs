@@ -122,6 +122,7 @@ public sealed class CausalLM : IDisposable
     /// </summary>
     public Tensor Forward(IReadOnlyList<SequenceChunk> chunks, KvCache cache)
     {
+        using var mode = inference_mode();   // the cache and slots are inference tensors; writes need the mode
         foreach (var c in chunks)
         {
             if (c.CacheRow < 0 || c.CacheRow >= cache.Rows) throw new ArgumentOutOfRangeException(nameof(chunks), $"cache row {c.CacheRow} out of range");
