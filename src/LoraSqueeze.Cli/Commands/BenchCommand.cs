@@ -26,12 +26,14 @@ public static class BenchCommand
         var quick = new Option<bool>("--quick") { Description = "Fewer repetitions (a few minutes on 2 CPU cores)." };
         var device = new Option<string>("--device") { Description = "cpu (default), cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var output = new Option<string?>("--out") { Description = "Also write the Markdown report to this file." };
+        var only = new Option<string>("--shape") { Description = "all (default), demo or 7b.", DefaultValueFactory = _ => "all" };
+        decode.Options.Add(only);
         decode.Options.Add(quick);
         decode.Options.Add(device);
         decode.Options.Add(output);
         decode.SetAction(parse =>
         {
-            var report = Run(TorchRuntime.ResolveDevice(parse.GetValue(device)), parse.GetValue(quick));
+            var report = Run(TorchRuntime.ResolveDevice(parse.GetValue(device)), parse.GetValue(quick), parse.GetValue(only) ?? "all");
             Console.WriteLine(report);
             if (parse.GetValue(output) is { } path) File.WriteAllText(path, report);
             return 0;
@@ -42,7 +44,7 @@ public static class BenchCommand
 
     private sealed record Shape(string Name, ModelConfig Config);
 
-    public static string Run(Device device, bool quick)
+    public static string Run(Device device, bool quick, string shapeFilter = "all")
     {
         int reps = quick ? 7 : 21;
         var sb = new StringBuilder();
@@ -53,6 +55,8 @@ public static class BenchCommand
             new Shape("demo (hidden 512, 4 layers, vocab 4096)", Config(512, 1376, 4, 8, 4096)),
             new Shape("one Llama-2-7B layer (hidden 4096, intermediate 11008, vocab 256)", Config(4096, 11008, 1, 32, 256)),
         };
+        if (shapeFilter is not ("all" or "demo" or "7b")) throw new ArgumentException($"--shape {shapeFilter}: expected all, demo or 7b");
+        if (shapeFilter != "all") shapes = shapeFilter == "demo" ? shapes[..1] : shapes[1..];
         int[] batches = [1, 8, 32];
         foreach (var shape in shapes)
         {
