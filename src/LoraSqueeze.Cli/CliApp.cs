@@ -16,6 +16,7 @@ public static class CliApp
         ExtractCommand.Attach(root);
         BenchCommand.Attach(root);
         TokenizeCommand.Attach(root);
+        GenerateCommand.Attach(root);
         return root;
     }
 }
