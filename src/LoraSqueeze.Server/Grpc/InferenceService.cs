@@ -60,37 +60,59 @@ internal sealed class InferenceService(
         var started = System.Diagnostics.Stopwatch.StartNew();
         AdapterLease? lease = call.AdapterId.Length == 0 ? null : await adapters.AcquireAsync(call.AdapterId, cancellationToken);
         var work = new EngineRequest(call.Prompt, lease, call.Sampling);
-        if (!engine.TrySubmit(work))
+        bool queued;
+        try
+        {
+            queued = engine.TrySubmit(work);
+        }
+        catch
+        {
+            lease?.Dispose();
+            throw;
+        }
+        if (!queued)
         {
             lease?.Dispose();
             RpcErrors.ResourceExhausted($"the request queue is full ({options.QueueLength} waiting); retry later");
         }
         metrics.PromptTokens.Inc(call.Prompt.Length);
-        using var onCancel = cancellationToken.Register(() => engine.Cancel(work));
         var finish = GenerationFinish.None;
         int generated = 0;
-        await foreach (var token in work.Output.Reader.ReadAllAsync(cancellationToken))
+        try
         {
-            if (generated++ == 0) metrics.TimeToFirstToken.Observe(started.Elapsed.TotalSeconds);
-            call.AllTokens.Add(token.TokenId);
-            call.AllLogprobs.Add(token.Logprob);
-            call.TailTokens.Add(token.TokenId);
-            call.TailLogprobs.Add(token.Logprob);
-            var piece = call.Text.Push(token.TokenId);
-            if (token.Finish != GenerationFinish.None) finish = token.Finish;
-            if (call.Text.Stopped)
+            using var onCancel = cancellationToken.Register(() => engine.Cancel(work));
+            await foreach (var token in work.Output.Reader.ReadAllAsync(cancellationToken))
             {
-                // A stop string appeared in the text: end the sequence now instead of generating past it.
-                engine.Cancel(work);
-                finish = GenerationFinish.Stop;
+                if (token.TokenId < 0)
+                {
+                    finish = token.Finish; // a cancellation marker, not a token
+                    continue;
+                }
+                if (generated++ == 0) metrics.TimeToFirstToken.Observe(started.Elapsed.TotalSeconds);
+                call.AllTokens.Add(token.TokenId);
+                call.AllLogprobs.Add(token.Logprob);
+                call.TailTokens.Add(token.TokenId);
+                call.TailLogprobs.Add(token.Logprob);
+                var piece = call.Text.Push(token.TokenId);
+                if (token.Finish != GenerationFinish.None) finish = token.Finish;
+                if (call.Text.Stopped)
+                {
+                    // A stop string appeared in the text: end the sequence now instead of generating past it.
+                    finish = GenerationFinish.Stop;
+                }
+                if (piece.Length > 0)
+                {
+                    await onPiece(piece, call.TailTokens.ToArray(), call.TailLogprobs.ToArray());
+                    call.TailTokens.Clear();
+                    call.TailLogprobs.Clear();
+                }
+                if (call.Text.Stopped) break;
             }
-            if (piece.Length > 0)
-            {
-                await onPiece(piece, call.TailTokens.ToArray(), call.TailLogprobs.ToArray());
-                call.TailTokens.Clear();
-                call.TailLogprobs.Clear();
-            }
-            if (call.Text.Stopped) break;
+        }
+        finally
+        {
+            // Stops the sequence if it is still running (stop string, failed write, client gone); a no-op otherwise.
+            engine.Cancel(work);
         }
         cancellationToken.ThrowIfCancellationRequested();
         call.Tail = call.Text.Flush();
@@ -102,7 +124,7 @@ internal sealed class InferenceService(
             GenerationFinish.Stop => FinishReason.Stop,
             _ => FinishReason.Cancelled,
         };
-        call.Usage = new Usage { PromptTokens = call.Prompt.Length, CompletionTokens = generated };
+        call.Usage = new Usage { PromptTokens = call.Prompt.Length, CompletionTokens = call.AllTokens.Count };
     }
 
     private GenerateCall Prepare(GenerateRequest request)
