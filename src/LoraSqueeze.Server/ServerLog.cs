@@ -37,6 +37,9 @@ internal static partial class ServerLog
     [LoggerMessage(10, LogLevel.Warning, "Request refused: queue full ({QueueLength} waiting)")]
     public static partial void QueueFull(ILogger logger, int queueLength);
 
+    [LoggerMessage(12, LogLevel.Critical, "Engine loop failed; the server stops serving generation")]
+    public static partial void EngineCrashed(ILogger logger, Exception exception);
+
     [LoggerMessage(11, LogLevel.Error, "Installing adapter {AdapterId} failed")]
     public static partial void InstallFailed(ILogger logger, Exception exception, string adapterId);
 }

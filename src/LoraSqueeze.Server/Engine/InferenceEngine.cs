@@ -18,7 +18,7 @@ namespace LoraSqueeze.Server.Engine;
 public sealed class InferenceEngine : IDisposable
 {
     private readonly Channel<EngineRequest> _queue =
-        Channel.CreateUnbounded<EngineRequest>(new UnboundedChannelOptions { SingleReader = true });
+        Channel.CreateUnbounded<EngineRequest>(); // not SingleReader: that variant cannot report its Count
     private readonly ConcurrentQueue<Action> _control = new();
     private readonly ManualResetEventSlim _wake = new(false);
     private readonly List<EngineRequest> _pending = [];
@@ -110,26 +110,38 @@ public sealed class InferenceEngine : IDisposable
         _ready.TrySetResult();
         try
         {
-            while (!_stopping)
-            {
-                _wake.Reset();
-                RunControl();
-                PullQueue();
-                AdmitPending();
-                if (_model.ActiveCount == 0)
-                {
-                    PublishGauges();
-                    // Requests blocked on a slot wake through a posted release; the timeout is only a safety net.
-                    if (_control.IsEmpty && _queue.Reader.Count == 0)
-                        _wake.Wait(_pending.Count > 0 ? TimeSpan.FromMilliseconds(50) : Timeout.InfiniteTimeSpan);
-                    continue;
-                }
-                StepOnce();
-            }
+            Loop();
+        }
+        catch (Exception ex)
+        {
+            // A bug here must not take the process down silently: log it, stop accepting work, fail what is queued.
+            ServerLog.EngineCrashed(_log, ex);
         }
         finally
         {
+            _stopping = true;
             Shutdown();
+        }
+    }
+
+    private void Loop()
+    {
+        var model = _model!;
+        while (!_stopping)
+        {
+            _wake.Reset();
+            RunControl();
+            PullQueue();
+            AdmitPending();
+            if (model.ActiveCount == 0)
+            {
+                PublishGauges();
+                // Requests blocked on a slot wake through a posted release; the timeout is only a safety net.
+                if (_control.IsEmpty && _queue.Reader.Count == 0)
+                    _wake.Wait(_pending.Count > 0 ? TimeSpan.FromMilliseconds(50) : Timeout.InfiniteTimeSpan);
+                continue;
+            }
+            StepOnce();
         }
     }
 
