@@ -103,10 +103,9 @@ public sealed class AdapterStore : IDisposable
             if (snap.Tier != AdapterTier.Disk) return (snap, true);
         }
         var entry = _entries.GetOrAdd(adapterId, id => new AdapterEntry(id, directory, targetRank));
-        using (await AcquireAsync(entry.Id, cancellationToken))
-        {
-            return (entry.Snapshot(), false);
-        }
+        // The lease only drives the load; the reply shows the adapter as it rests afterwards (unpinned).
+        (await AcquireAsync(entry.Id, cancellationToken)).Dispose();
+        return (entry.Snapshot(), false);
     }
 
     /// <summary>

@@ -31,7 +31,9 @@ public static class LoraSqueezeServer
             ContentRootPath = AppContext.BaseDirectory,
         });
         if (logging is not null) logging(builder.Logging);
+        // One line when ready (ServerLog.Ready) instead of the host's several start-up lines.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Logging.AddFilter("Grpc", LogLevel.Warning);
 
         var endpoints = new ServerEndpoints();
