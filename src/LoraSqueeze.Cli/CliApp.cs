@@ -12,6 +12,8 @@ public static class CliApp
             "LoraSqueeze: a multi-adapter LLM server that squeezes every LoRA adapter to one uniform rank.");
         VersionCommand.Attach(root);
         ClientCommand.Attach(root);
+        ServeCommand.Attach(root);
+        PlanCommand.Attach(root);
         SqueezeCommand.Attach(root);
         InspectCommand.Attach(root);
         ExtractCommand.Attach(root);
