@@ -98,7 +98,21 @@ public sealed class TestServer : IAsyncDisposable
 public static class DemoFixture
 {
     private static readonly Lazy<DemoAssetPaths> s_assets = new(() =>
-        DemoAssets.Ensure(Path.Combine(Path.GetTempPath(), "lsq-server-tests-demo-" + Environment.ProcessId)));
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "lsq-server-tests-demo-" + Environment.ProcessId);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort at exit.
+            }
+        };
+        return DemoAssets.Ensure(dir);
+    });
 
     public static DemoAssetPaths Assets => s_assets.Value;
 }
