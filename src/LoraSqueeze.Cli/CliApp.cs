@@ -11,6 +11,9 @@ public static class CliApp
         var root = new RootCommand(
             "LoraSqueeze: a multi-adapter LLM server that squeezes every LoRA adapter to one uniform rank.");
         VersionCommand.Attach(root);
+        ClientCommand.Attach(root);
+        ServeCommand.Attach(root);
+        PlanCommand.Attach(root);
         SqueezeCommand.Attach(root);
         InspectCommand.Attach(root);
         ExtractCommand.Attach(root);
