@@ -76,6 +76,7 @@ public static class LoadTestCli
                     Concurrency = parse.GetValue(concurrency),
                     Duration = TimeSpan.FromSeconds(q ? Math.Min(30, parse.GetValue(duration)) : parse.GetValue(duration)),
                     MaxRequests = q ? Math.Min(300, parse.GetValue(maxRequests)) : parse.GetValue(maxRequests),
+                    WarmupAdapter = ids.Count > 0 ? ids[^1] : "",
                 };
                 var report = await RunOnceAsync(uri, metricsUri, workload, options, parse.GetValue(outDir)!, Console.Error, ct);
                 Console.WriteLine(RunMarkdown.Single(report));

@@ -44,7 +44,7 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
             int slotRank = layout == "padded" ? s.PaddedMaxRank : s.TargetRank;
             log.WriteLine($"[{s.ModelName}] scenario {index}/{plan.Count}: {name} (slot rank {slotRank})");
             var workload = baseWorkload with { AdapterIds = set.Ids.Take(n).ToList() };
-            var report = await RunScenarioAsync(name, layout, workload, index, ct);
+            var report = await RunScenarioAsync(name, layout, workload, set.Ids[^1], index, ct);
             results.Add(new ScenarioResult(kind, layout, n, slotRank, report));
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"[{s.ModelName}]   → {report.OutputTokensPerSecond:F1} tok/s, {report.RequestsPerSecond:F2} req/s, {report.Failed} failed"));
@@ -63,7 +63,8 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
         };
     }
 
-    private async Task<LoadReport> RunScenarioAsync(string name, string layout, WorkloadSpec workload, int index, CancellationToken ct)
+    private async Task<LoadReport> RunScenarioAsync(string name, string layout, WorkloadSpec workload, string warmupAdapter, int index,
+        CancellationToken ct)
     {
         var s = settings;
         string[] args =
@@ -85,6 +86,7 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
             Duration = s.Duration,
             MaxRequests = s.MaxRequests,
             WarmupRequests = 2,
+            WarmupAdapter = warmupAdapter,
             ProgressInterval = TimeSpan.FromSeconds(s.Quick ? 5 : 15),
         };
         var runner = new LoadRunner(server.GrpcUri, log);

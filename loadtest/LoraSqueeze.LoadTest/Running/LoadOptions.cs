@@ -26,6 +26,13 @@ public sealed record LoadOptions
     /// <summary>Base-model requests sent before measuring (JIT, allocator, first step), not counted.</summary>
     public int WarmupRequests { get; init; } = 2;
 
+    /// <summary>
+    /// Adapter of one more warm-up request ("" for none). A fresh server runs base-only steps an order of magnitude
+    /// slower until its first adapter load (measured; see docs/performance.md), so every scenario of a comparison,
+    /// base-only included, warms up with one adapter request and starts measuring in the same state.
+    /// </summary>
+    public string WarmupAdapter { get; init; } = "";
+
     /// <summary>How often a progress line is written; zero disables progress.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(5);
 

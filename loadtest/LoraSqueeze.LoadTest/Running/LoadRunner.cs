@@ -100,9 +100,11 @@ public sealed class LoadRunner(Uri target, TextWriter? progress = null)
     {
         var warm = new RequestGenerator(workload with { AdapterIds = [], Seed = workload.Seed + 1 });
         var clock = Stopwatch.StartNew();
-        for (int i = 0; i < options.WarmupRequests; i++)
+        var requests = Enumerable.Range(0, options.WarmupRequests).Select(_ => warm.Next()).ToList();
+        if (options.WarmupAdapter.Length > 0) requests.Insert(0, warm.Next() with { AdapterId = options.WarmupAdapter });
+        foreach (var request in requests)
         {
-            var r = await SendAsync(client, warm.Next(), clock, options, ct);
+            var r = await SendAsync(client, request, clock, options, ct);
             if (!r.Ok) throw new InvalidOperationException($"warm-up request failed with {r.Status}; is the server up?");
         }
     }
