@@ -58,6 +58,9 @@ public sealed class ServerOptions
     /// <summary>Directories searched for adapters by id (<c>&lt;root&gt;/&lt;id&gt;</c>); Load sources must lie inside one.</summary>
     public List<string> AdapterRoots { get; set; } = [];
 
+    /// <summary>Adapter loads (read + squeeze) running at once; more wait. Squeezes are parallel inside libtorch already.</summary>
+    public int MaxConcurrentLoads { get; set; } = 1;
+
     /// <summary>Bearer token required by Adapters.Load and Adapters.Unload; empty disables the check.</summary>
     public string AdminToken { get; set; } = "";
 
@@ -83,6 +86,7 @@ public sealed class ServerOptions
         Positive(TargetRank, nameof(TargetRank));
         Positive(Slots, nameof(Slots));
         Positive(PaddedMaxRank, nameof(PaddedMaxRank));
+        Positive(MaxConcurrentLoads, nameof(MaxConcurrentLoads));
         if (!Enum.IsDefined(LoraLayout)) throw new ArgumentException($"Server:LoraLayout must be Uniform or Padded (got {LoraLayout})");
         Positive(MaxBatch, nameof(MaxBatch));
         Positive(MaxTokensPerStep, nameof(MaxTokensPerStep));

@@ -31,6 +31,10 @@ internal sealed class SqueezingAdapterLoader(string baseModelDir, int slotRank, 
                 rank = adapter.Modules.Max(m => m.SourceRank);
                 if (rank > slotRank)
                     throw new AdapterFormatException($"source rank {rank} exceeds the padded slot rank {slotRank} (raise --padded-max-rank)");
+                // Factored adapters (LoRA, rsLoRA, VeRA, …) already are B·A: install their factors as they are, with no
+                // SVD, as vLLM does; only dense kinds (DoRA, full deltas) go through the squeeze engine.
+                if (adapter.Modules.All(m => m is FactoredDelta))
+                    return AsIs(adapter, watch);
             }
             (weights, report) = AdapterSqueezer.Squeeze(adapter, rank, new SqueezeOptions());
         }
@@ -50,6 +54,23 @@ internal sealed class SqueezingAdapterLoader(string baseModelDir, int slotRank, 
             LoadTime: watch.Elapsed,
             SqueezeTime: TimeSpan.FromSeconds(report.Seconds));
         return (padded, info);
+    }
+
+    private static (LoraWeights Weights, AdapterLoadInfo Info) AsIs(LoadedAdapter adapter, Stopwatch watch)
+    {
+        var modules = adapter.Modules.Cast<FactoredDelta>()
+            .Select(m => new LoraModule(m.ModulePath, m.Q.clone(), m.P.clone())) // A = Q [k, in], B = P [out, k]
+            .ToList();
+        var ranks = adapter.Modules.Select(m => m.SourceRank).Distinct().Order().ToList();
+        var info = new AdapterLoadInfo(
+            SourceKind: adapter.Kind.ToString().ToLowerInvariant(),
+            SourceRanks: ranks,
+            TargetRank: ranks[^1],
+            RetainedEnergy: 1.0,
+            RelativeError: 0.0,
+            LoadTime: watch.Elapsed,
+            SqueezeTime: TimeSpan.Zero);
+        return (new LoraWeights(adapter.Name, modules), info);
     }
 
     private LoraWeights PadToSlotRank(LoraWeights weights)
