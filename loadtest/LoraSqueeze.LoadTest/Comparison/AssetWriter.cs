@@ -1,5 +1,6 @@
 using System.Globalization;
 using LoraSqueeze.Core.Adapters;
+using LoraSqueeze.Core.Squeeze;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model;
 using LoraSqueeze.Model.Config;
@@ -82,6 +83,33 @@ public static class AssetWriter
         }
         long bytes = new DirectoryInfo(pool).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
         return new AdapterSet(root, ids, idRanks, ranks.Count * copies, bytes);
+    }
+
+    /// <summary>
+    /// The same adapter ids backed by the pool squeezed ahead of time to <paramref name="targetRank"/> with the squeeze
+    /// engine and written as PEFT (what a deployment that squeezes once at upload serves): the server's squeeze on
+    /// load is then exact and cheap. The ids map to the same pool entries as in <paramref name="raw"/>.
+    /// </summary>
+    public static AdapterSet EnsureSqueezed(string modelDir, AdapterSet raw, string root, int targetRank)
+    {
+        string pool = Path.Combine(root, "_pool");
+        string marker = Path.Combine(root, $"squeezed-{targetRank}-{Path.GetFileName(Directory.GetFiles(raw.Root, "set-*.done").Single())}");
+        if (!File.Exists(marker))
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+            Directory.CreateDirectory(pool);
+            TorchRuntime.EnsureInitialized();
+            foreach (var dir in Directory.GetDirectories(Path.Combine(raw.Root, "_pool")))
+            {
+                var (weights, _) = AdapterSqueezer.LoadAndSqueeze(dir, targetRank, new SqueezeOptions(), modelDir);
+                using (weights) PeftLoraWriter.Write(weights, Path.Combine(pool, Path.GetFileName(dir)), baseModelNameOrPath: modelDir, overwrite: true);
+            }
+            foreach (var id in raw.Ids)
+                Directory.CreateSymbolicLink(Path.Combine(root, id), new DirectoryInfo(Path.Combine(raw.Root, id)).LinkTarget!);
+            File.WriteAllText(marker, DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+        }
+        long bytes = new DirectoryInfo(pool).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+        return raw with { Root = root, DiskBytes = bytes };
     }
 
     /// <summary>Largest rank every LoRA target of the model can hold (min over projections of min(in, out)).</summary>

@@ -21,6 +21,7 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
         log.WriteLine($"[{s.ModelName}] adapters: {s.Adapters} ids, source ranks {string.Join(',', s.SourceRanks)}, {s.CopiesPerRank} files per rank");
         var set = AssetWriter.EnsureAdapters(s.ModelDir, Path.Combine(s.WorkDir, "adapters"), s.Adapters, s.SourceRanks, s.CopiesPerRank, s.Seed);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{s.ModelName}] adapter pool: {set.PhysicalAdapters} files, {set.DiskBytes / 1e6:F1} MB"));
+        var squeezed = AssetWriter.EnsureSqueezed(s.ModelDir, set, Path.Combine(s.WorkDir, $"adapters-r{s.TargetRank}"), s.TargetRank);
         int vocab = ModelConfig.Load(s.ModelDir).VocabSize;
         var baseWorkload = new WorkloadSpec
         {
@@ -30,7 +31,12 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
             VocabSize = vocab,
             Seed = s.Seed,
         };
-        var plan = new List<(string Kind, string Layout, int Adapters)> { ("base", "uniform", 0), ("uniform", "uniform", s.Adapters), ("padded", "padded", s.Adapters) };
+        // "uniform" serves the pool squeezed ahead of time (load = read, exact); "uniform-cold" serves the raw adapters
+        // and squeezes each on its first use inside the measured window; "padded" serves the raw adapters as they are.
+        var plan = new List<(string Kind, string Layout, int Adapters)>
+        {
+            ("base", "uniform", 0), ("uniform", "uniform", s.Adapters), ("padded", "padded", s.Adapters), ("uniform-cold", "uniform", s.Adapters),
+        };
         plan.AddRange(s.Sweep.Where(n => n < s.Adapters).Select(n => ("sweep", "uniform", n)));
         plan.Add(("base", "uniform", 0));
 
@@ -40,11 +46,18 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
         {
             ct.ThrowIfCancellationRequested();
             index++;
-            string name = kind == "base" ? $"base-only #{results.Count(r => r.Kind == "base") + 1}" : $"{layout} n={n}";
+            string name = kind switch
+            {
+                "base" => $"base-only #{results.Count(r => r.Kind == "base") + 1}",
+                "uniform-cold" => $"uniform n={n}, squeeze on load",
+                "padded" => $"padded n={n}",
+                _ => $"uniform n={n}",
+            };
+            string root = kind is "uniform" or "sweep" ? squeezed.Root : set.Root;
             int slotRank = layout == "padded" ? s.PaddedMaxRank : s.TargetRank;
             log.WriteLine($"[{s.ModelName}] scenario {index}/{plan.Count}: {name} (slot rank {slotRank})");
             var workload = baseWorkload with { AdapterIds = set.Ids.Take(n).ToList() };
-            var report = await RunScenarioAsync(name, layout, workload, set.Ids[^1], index, ct);
+            var report = await RunScenarioAsync(name, layout, root, workload, set.Ids[^1], index, ct);
             results.Add(new ScenarioResult(kind, layout, n, slotRank, report));
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"[{s.ModelName}]   → {report.OutputTokensPerSecond:F1} tok/s, {report.RequestsPerSecond:F2} req/s, {report.Failed} failed"));
@@ -63,13 +76,13 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
         };
     }
 
-    private async Task<LoadReport> RunScenarioAsync(string name, string layout, WorkloadSpec workload, string warmupAdapter, int index,
-        CancellationToken ct)
+    private async Task<LoadReport> RunScenarioAsync(string name, string layout, string adapterRoot, WorkloadSpec workload, string warmupAdapter,
+        int index, CancellationToken ct)
     {
         var s = settings;
         string[] args =
         [
-            "--model", s.ModelDir, "--adapters", Path.Combine(s.WorkDir, "adapters"),
+            "--model", s.ModelDir, "--adapters", adapterRoot,
             "--target-rank", s.TargetRank.ToString(CultureInfo.InvariantCulture),
             "--lora-layout", layout, "--padded-max-rank", s.PaddedMaxRank.ToString(CultureInfo.InvariantCulture),
             "--slots", s.Slots.ToString(CultureInfo.InvariantCulture), "--max-batch", s.MaxBatch.ToString(CultureInfo.InvariantCulture),
