@@ -21,6 +21,7 @@ public static class LoadTestCli
         var root = new RootCommand("LoraSqueeze load generator (loopback only).");
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(CompareCommand());
+        root.Subcommands.Add(RenderCommand());
         return root;
     }
 
@@ -113,6 +114,21 @@ public static class LoadTestCli
         await File.WriteAllTextAsync(Path.Combine(outDir, "report.md"), RunMarkdown.Single(report), ct);
         RunPlot.Write(results, $"{mode}: {report.RequestsPerSecond:F2} req/s", Path.Combine(outDir, "latency.png"));
         return report;
+    }
+
+    private static Command RenderCommand()
+    {
+        var json = new Argument<string>("json") { Description = "A comparison-<model>.json written by compare." };
+        var cmd = new Command("render", "Rewrite the markdown and PNGs of a comparison from its JSON (no new measurement).") { json };
+        cmd.SetAction(parse =>
+        {
+            var path = parse.GetValue(json)!;
+            var result = ComparisonReport.Read(path);
+            var files = ComparisonReport.Write(result, Path.GetDirectoryName(Path.GetFullPath(path))!);
+            Console.WriteLine(ComparisonReport.Markdown(result, Path.GetFileNameWithoutExtension(files[1])));
+            return 0;
+        });
+        return cmd;
     }
 
     private static Command CompareCommand()

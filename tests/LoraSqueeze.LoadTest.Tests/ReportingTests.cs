@@ -57,4 +57,12 @@ public sealed class ReportingTests
         Assert.Equal(0.5, r.TimeToFirstToken.P50, 12);
         Assert.Equal(2.0, r.Latency.P50, 12);
     }
+
+    [Theory]
+    [InlineData(0.95, 0.80, true)]   // ours lost 5 %, padded 20 %: exactly 4 ×
+    [InlineData(0.95, 0.85, false)]  // 15 % is only 3 ×
+    [InlineData(1.02, 0.90, true)]   // ours lost nothing, padded lost 10 %
+    [InlineData(1.02, 1.01, false)]  // neither lost anything: no evidence
+    public void Padded_loss_target_compares_losses_against_base(double ours, double padded, bool met) =>
+        Assert.Equal(met, LoraSqueeze.LoadTest.Comparison.ComparisonReport.PaddedLossTargetMet(ours, padded));
 }
