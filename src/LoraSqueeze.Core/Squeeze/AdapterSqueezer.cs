@@ -74,7 +74,7 @@ public static class AdapterSqueezer
         return method switch
         {
             SqueezeMethod.Exact => module.Factors is { } f
-                ? (ExactFactoredSvd.Compute(f.P, f.Q), "exact")
+                ? (GramFactoredSvd.Compute(f.P, f.Q), "exact")
                 : throw new AdapterFormatException($"module {module.ModulePath}: {module.Kind} has no factored form, so --method exact cannot squeeze it; use auto or rsvd"),
             SqueezeMethod.Rsvd => (RandomizedSvd.Compute(module, rank, options.Oversample, options.PowerIterations, options.Seed), "rsvd"),
             SqueezeMethod.Dense => (DenseSvd.Compute(module), "dense"),
