@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using LoraSqueeze.Core.Adapters;
 using LoraSqueeze.Core.Squeeze;
+using LoraSqueeze.Core.Torch;
 using Spectre.Console;
 
 namespace LoraSqueeze.Cli.Commands;
@@ -33,8 +34,11 @@ public static class SqueezeCommand
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
+            // Modules run on all cores with one torch thread each (see ModuleParallel for why that is faster).
+            TorchRuntime.EnsureInitialized(threads: 1);
             var options = new SqueezeOptions
             {
+                Parallelism = Environment.ProcessorCount,
                 Method = parse.GetValue(method), Oversample = parse.GetValue(oversample), PowerIterations = parse.GetValue(power),
                 Seed = parse.GetValue(seed), Energy = parse.GetValue(energy), ParamBudget = parse.GetValue(budget),
             };
