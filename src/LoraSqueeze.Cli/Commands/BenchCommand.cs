@@ -13,9 +13,10 @@ namespace LoraSqueeze.Cli.Commands;
 
 /// <summary>
 /// <c>lorasqueeze bench squeeze [--quick] [--out docs/benchmarks/squeeze.md]</c>: a Llama-2-7B-shaped LoRA (32 layers,
-/// q/k/v/o 4096×4096, gate/up 11008×4096, down 4096×11008, r 64 → 16, fp32): read time, exact factored squeeze,
-/// and — on one sampled module per shape, extrapolated per module — materialise-then-full-SVD and
-/// materialise-then-RSVD.
+/// q/k/v/o 4096×4096, gate/up 11008×4096, down 4096×11008, r 64 → 16, fp32): cold and hot read time, the exact
+/// factored squeeze (Gram path, one module at a time and all cores), the thin-QR reference path, and — on one sampled
+/// module per shape, extrapolated per module — materialise-then-full-SVD and materialise-then-RSVD. Every row uses one
+/// torch intra-op thread; the load average is recorded because the machine is shared.
 /// </summary>
 public static class BenchCommand
 {
@@ -67,9 +68,16 @@ public static class BenchCommand
                 t.ReadHot = clock.Elapsed.TotalSeconds;
                 read.Increment(1);
 
-                int n = adapter.Modules.Count;
-                t.ExactParallel = TimeSqueeze(adapter, target, new SqueezeOptions { Parallelism = Environment.ProcessorCount, OnModule = (_, _, _) => exact.Increment(1) });
+                // Warm-up (first-call kernel and allocator set-up) on one module, so neither timed run pays for it.
+                var first = adapter.Modules[0];
+                using (var warm = GramFactoredSvd.Compute(first.Factors!.P, first.Factors.Q))
+                {
+                    var module = BalancedSplit.ToModule(first.ModulePath, warm, target, first.OutFeatures, first.InFeatures);
+                    module.A.Dispose();
+                    module.B.Dispose();
+                }
                 t.ExactSequential = TimeSqueeze(adapter, target, new SqueezeOptions { OnModule = (_, _, _) => exact.Increment(1) });
+                t.ExactParallel = TimeSqueeze(adapter, target, new SqueezeOptions { Parallelism = Environment.ProcessorCount, OnModule = (_, _, _) => exact.Increment(1) });
                 clock.Restart();
                 foreach (var m in adapter.Modules)
                 {
@@ -184,8 +192,8 @@ public static class BenchCommand
         void Row(string name, double s) => sb.AppendLine(c, $"| {name} | {s:F2} | {1000 * s / n:F1} | {s / seq:F2}× |");
         Row(t.ColdEvicted ? "read adapter file, cold (page cache dropped with posix_fadvise)" : "read adapter file (page cache could not be dropped)", t.ReadCold);
         Row("read adapter file, hot (page cache)", t.ReadHot);
-        Row($"**exact factored squeeze**, Gram + {r}×{r} eigh/SVD, float64, {Environment.ProcessorCount} modules at once", exact);
-        Row("**exact factored squeeze**, same, one module at a time", seq);
+        Row($"**exact factored squeeze**, Gram + {r}×{r} eigh/SVD, float64, one module at a time", seq);
+        Row($"**exact factored squeeze**, same, {Environment.ProcessorCount} modules at once (the CLI's setting)", exact);
         Row("exact factored squeeze, thin-QR reference path, one module at a time", t.QrReference);
         Row("materialise ΔW + full SVD (fp32; extrapolated)", t.Full);
         Row("materialise ΔW + RSVD (p=10, q=2; extrapolated)", t.Rsvd);
@@ -197,7 +205,8 @@ public static class BenchCommand
             sb.AppendLine(c, $"- {o}×{i}: full SVD {f:F2} s per module, RSVD {rs:F2} s per module");
         sb.AppendLine();
         sb.AppendLine(c, $"Exact squeeze (one module at a time, like the single-threaded baselines) is {t.Full / seq:F0}× faster than materialise-then-full-SVD (target ≥ 1000×: {(t.Full / seq >= 1000 ? "met" : "not met")}).");
-        sb.AppendLine(c, $"The squeeze ({Environment.ProcessorCount} modules at once) takes {exact / t.ReadCold:P0} of the cold read and {exact / t.ReadHot:P0} of the hot read (target ≤ 100%: {(exact <= t.ReadCold ? "met" : "not met")} against the cold read, {(exact <= t.ReadHot ? "met" : "not met")} against the hot read).");
+        string Verdict(double squeeze, double read) => $"{squeeze / read:P0} ({(squeeze <= read ? "met" : "not met")})";
+        sb.AppendLine(c, $"Squeeze time as a share of the read time (target ≤ 100%): one module at a time {Verdict(seq, t.ReadCold)} of the cold read and {Verdict(seq, t.ReadHot)} of the hot read; {Environment.ProcessorCount} modules at once {Verdict(exact, t.ReadCold)} of the cold read and {Verdict(exact, t.ReadHot)} of the hot read.");
         return sb.ToString();
     }
 }
