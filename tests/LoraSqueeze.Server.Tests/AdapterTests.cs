@@ -90,7 +90,9 @@ public sealed class AdapterTests
     [Fact]
     public async Task Unload_of_an_adapter_in_use_waits_for_its_running_requests()
     {
-        await using var server = await TestServer.StartAsync();
+        // Slow steps keep the request running (64 tokens, over a second) while the test looks at it and unloads; at
+        // full speed it could finish before the Get below.
+        await using var server = await TestServer.StartAsync(wrapModel: m => new SlowStepModel(m, TimeSpan.FromMilliseconds(20)));
         using var call = server.Inference.GenerateStream(Request("long one", "demo-r8", maxTokens: 64, temperature: 0));
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
         var pinned = await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "demo-r8" });
