@@ -26,6 +26,19 @@ public sealed class CliErrorTests : IDisposable
     }
 
     [Fact]
+    public void Serve_with_a_model_whose_weights_are_missing()
+    {
+        // Config and tokenizer are fine, so the failure comes from the engine thread loading the weights.
+        var model = Path.Combine(_dir, "no-weights");
+        Directory.CreateDirectory(model);
+        foreach (var file in Directory.GetFiles(DemoFixture.Assets.ModelDir, "*.json")) File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
+        var (code, stdout, stderr) = Run("serve", "--model", model, "--port", "0", "--metrics-port", "0");
+        // The engine's own log line goes to stdout (console logger); it must not carry a stack trace either.
+        Assert.DoesNotContain("   at ", stdout);
+        AssertCleanError((code, stdout, stderr), "model.safetensors");
+    }
+
+    [Fact]
     public void Plan_with_a_missing_model() =>
         AssertCleanError(Run("plan", "--model", Path.Combine(_dir, "missing"), "--rank", "8", "--budget", "1MiB"), "missing");
 

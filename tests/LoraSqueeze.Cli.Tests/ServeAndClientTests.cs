@@ -29,6 +29,8 @@ public sealed class ServeAndClientTests(ServeProcess server) : IClassFixture<Ser
         Assert.Contains("target rank 8", ready);   // from the environment
         Assert.Contains("2 slots", ready);         // the flag beats LORASQUEEZE_SERVER__SLOTS=5
         Assert.Contains(DemoFixture.Assets.AdapterRoot, ready);
+        Assert.Contains("host cache 256 MiB", ready); // the shipped appsettings.json default
+        Assert.True(File.Exists(Path.Combine(Path.GetDirectoryName(Dll)!, "appsettings.json")), "appsettings.json not shipped with the CLI");
         // Still one after serving requests.
         Ok(Client("generate", "--prompt", "hello", "--max-tokens", "3"));
         Assert.Single(_log, l => l.Contains(ReadyText, StringComparison.Ordinal));
