@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Text.Json;
-using LoraSqueeze.Core.Adapters;
-using LoraSqueeze.Core.Squeeze;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model.Config;
 using LoraSqueeze.Server.Hosting;
@@ -11,7 +9,8 @@ namespace LoraSqueeze.Cli.Commands;
 /// <summary>
 /// <c>lorasqueeze plan --model DIR --rank R --budget SIZE [--host-budget SIZE] [--adapters DIR ...] [--dtype D] [--json]</c>:
 /// from the model's shapes, how many adapters fit in the device budget (slots) and the host budget at each candidate
-/// rank; with adapters given, what each rank keeps of their spectral energy.
+/// rank; with adapters given, what each rank keeps of their spectral energy (each adapter is decomposed once, see
+/// <see cref="AdapterSpectrum"/>).
 /// </summary>
 public static class PlanCommand
 {
