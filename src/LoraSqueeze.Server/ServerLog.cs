@@ -31,8 +31,10 @@ internal static partial class ServerLog
     [LoggerMessage(8, LogLevel.Error, "Engine step failed; failing {Count} running request(s)")]
     public static partial void StepFailed(ILogger logger, Exception exception, int count);
 
-    [LoggerMessage(9, LogLevel.Error, "Engine failed to start")]
-    public static partial void EngineStartFailed(ILogger logger, Exception exception);
+    // The message only: the exception itself reaches whoever started the host (StartAsync rethrows it), and the CLI
+    // prints it as one line; a stack trace in the log would defeat that.
+    [LoggerMessage(9, LogLevel.Error, "Engine failed to start: {Message}")]
+    public static partial void EngineStartFailed(ILogger logger, string message);
 
     [LoggerMessage(10, LogLevel.Warning, "Request refused: queue full ({QueueLength} waiting)")]
     public static partial void QueueFull(ILogger logger, int queueLength);

@@ -90,7 +90,9 @@ public sealed class AdapterTests
     [Fact]
     public async Task Unload_of_an_adapter_in_use_waits_for_its_running_requests()
     {
-        await using var server = await TestServer.StartAsync();
+        // Slow steps keep the request running (64 tokens, over a second) while the test looks at it and unloads; at
+        // full speed it could finish before the Get below.
+        await using var server = await TestServer.StartAsync(wrapModel: m => new SlowStepModel(m, TimeSpan.FromMilliseconds(20)));
         using var call = server.Inference.GenerateStream(Request("long one", "demo-r8", maxTokens: 64, temperature: 0));
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
         var pinned = await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "demo-r8" });
@@ -145,13 +147,83 @@ public sealed class AdapterTests
     }
 
     [Fact]
-    public async Task More_adapters_than_slots_in_one_burst_all_complete()
+    public async Task More_adapters_than_slots_concurrently_give_the_same_replies_as_alone()
     {
-        await using var server = await TestServer.StartAsync(o => o.Slots = 1);
+        // One slot for three adapters: the burst forces evictions, and each request must keep its adapter in the
+        // slot from its first step to its last. Were it evicted mid-request, later tokens would come from another
+        // adapter's weights and differ from the same seeded request run alone. Slow steps make the requests overlap.
+        await using var server = await TestServer.StartAsync(o => o.Slots = 1,
+            m => new SlowStepModel(m, TimeSpan.FromMilliseconds(3)));
         string[] ids = ["demo-r4", "demo-r8", "demo-r16", ""];
-        var replies = await Task.WhenAll(Enumerable.Range(0, 12).Select(i =>
-            server.Inference.GenerateAsync(Request($"q{i}", ids[i % ids.Length], maxTokens: 5)).ResponseAsync));
-        Assert.All(replies, r => Assert.NotEmpty(r.TokenIds));
+        var requests = Enumerable.Range(0, 12)
+            .Select(i => Request($"q{i} once upon a time", ids[i % ids.Length], maxTokens: 12, seed: (ulong)(40 + i)))
+            .ToList();
+
+        var alone = new List<GenerateResponse>();
+        foreach (var r in requests) alone.Add(await server.Inference.GenerateAsync(r));
+        double evictionsBefore = MetricsText.Value(await MetricsText.ReadAsync(server), "lorasqueeze_adapter_evictions_total", ("tier", "device"));
+
+        var together = await Task.WhenAll(requests.Select(r => server.Inference.GenerateAsync(r).ResponseAsync));
+
+        for (int i = 0; i < requests.Count; i++)
+        {
+            Assert.Equal(alone[i].TokenIds, together[i].TokenIds);
+            Assert.Equal(alone[i].Text, together[i].Text);
+        }
+        // The burst really swapped adapters through the one slot.
+        double evictions = MetricsText.Value(await MetricsText.ReadAsync(server), "lorasqueeze_adapter_evictions_total", ("tier", "device"))
+            - evictionsBefore;
+        Assert.True(evictions >= 2, $"{evictions} device evictions during the burst");
+    }
+
+    [Fact]
+    public async Task Device_slots_evict_the_least_recently_used_adapter()
+    {
+        await using var server = await TestServer.StartAsync(o => o.Slots = 2);
+        async Task Use(string id) => await server.Inference.GenerateAsync(Request("x", id, maxTokens: 2));
+        async Task<Tier> TierOf(string id) => (await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = id })).Tier;
+
+        await Use("demo-r4");
+        await Use("demo-r8");
+        await Use("demo-r4"); // r4 is now more recent than r8
+        await Use("demo-r16"); // needs a slot: r8's goes
+
+        Assert.Equal(Tier.Device, await TierOf("demo-r4"));
+        Assert.Equal(Tier.Host, await TierOf("demo-r8"));
+        Assert.Equal(Tier.Device, await TierOf("demo-r16"));
+    }
+
+    [Fact]
+    public async Task Host_cache_evicts_the_least_recently_used_adapter()
+    {
+        await using var probe = await TestServer.StartAsync();
+        long oneAdapter = (await probe.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = "demo-r4" })).Adapter.Bytes;
+        await probe.DisposeAsync();
+
+        // Room for two squeezed adapters (all have the slot rank, so the same size) in the host tier.
+        await using var server = await TestServer.StartAsync(o =>
+        {
+            o.Slots = 1;
+            o.HostCacheBytes = 2 * oneAdapter + oneAdapter / 2;
+        });
+        async Task<Tier> TierOf(string id) => (await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = id })).Tier;
+
+        await server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = "demo-r4" });
+        await server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = "demo-r8" });
+        // Touch r4 (it also takes the one device slot); r8 is now the least recently used.
+        await server.Inference.GenerateAsync(Request("x", "demo-r4", maxTokens: 2));
+        await server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = "demo-r16" });
+
+        // Host eviction frees r8's copy on the engine thread shortly after.
+        await Eventually.True(async () => await TierOf("demo-r8") == Tier.Disk);
+        Assert.Equal(Tier.Host, await TierOf("demo-r16"));
+        // r4 kept its host copy: pushed out of the device slot by r16 it falls back to the host tier, not to disk.
+        await server.Inference.GenerateAsync(Request("x", "demo-r16", maxTokens: 2));
+        Assert.Equal(Tier.Device, await TierOf("demo-r16"));
+        Assert.Equal(Tier.Host, await TierOf("demo-r4"));
+        var metrics = await MetricsText.ReadAsync(server);
+        Assert.Equal(1, MetricsText.Value(metrics, "lorasqueeze_adapter_evictions_total", ("tier", "host")));
+        Assert.Equal(3, MetricsText.Value(metrics, "lorasqueeze_adapter_loads_total", ("result", "ok")));
     }
 }
 

@@ -131,28 +131,37 @@ public sealed class InferenceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Deadline_stops_the_request()
+    public async Task Top_k_reaches_the_sampler()
     {
-        var ex = await Assert.ThrowsAsync<RpcException>(() => _server.Inference.GenerateAsync(
-            Request("slow", maxTokens: 64), deadline: DateTime.UtcNow.AddMilliseconds(1)).ResponseAsync);
-        Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
-        // The engine let go of the request: nothing stays queued or running.
-        await Eventually.True(async () => (await MetricsText.ReadAsync(_server)).Contains("lorasqueeze_running_requests 0"));
+        const string prompt = "the quick brown fox";
+        var greedy = await _server.Inference.GenerateAsync(Request(prompt, maxTokens: 16, temperature: 0));
+        ulong[] seeds = [1, 2, 3, 4];
+        foreach (var seed in seeds)
+        {
+            // top_k = 1 leaves only the arg-max, so a hot temperature samples the greedy tokens anyway.
+            var request = Request(prompt, maxTokens: 16, seed: seed, temperature: 1.5f);
+            request.Sampling.TopK = 1;
+            Assert.Equal(greedy.TokenIds, (await _server.Inference.GenerateAsync(request)).TokenIds);
+        }
+        // Without top_k the same seeds leave the greedy path: it was top_k that kept them on it.
+        var free = await Task.WhenAll(seeds.Select(seed =>
+            _server.Inference.GenerateAsync(Request(prompt, maxTokens: 16, seed: seed, temperature: 1.5f)).ResponseAsync));
+        Assert.Contains(free, f => !f.TokenIds.SequenceEqual(greedy.TokenIds));
     }
 
     [Fact]
-    public async Task Cancelling_a_stream_stops_it()
+    public async Task Repetition_penalty_reaches_the_sampler()
     {
-        using var cts = new CancellationTokenSource();
-        using var call = _server.Inference.GenerateStream(Request("stream me", maxTokens: 64), cancellationToken: cts.Token);
-        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
-        await cts.CancelAsync();
-        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
-        {
-            while (await call.ResponseStream.MoveNext(CancellationToken.None)) { }
-        });
-        Assert.Equal(StatusCode.Cancelled, ex.StatusCode);
-        var after = await _server.Inference.GenerateAsync(Request("still serving", maxTokens: 3));
-        Assert.NotEmpty(after.TokenIds);
+        const string prompt = "hello hello hello hello";
+        var plain = await _server.Inference.GenerateAsync(Request(prompt, maxTokens: 32, temperature: 0));
+        // Greedy decoding of this model on this prompt repeats tokens...
+        Assert.True(plain.TokenIds.Distinct().Count() < plain.TokenIds.Count, "greedy output has no repeats to penalise");
+
+        var request = Request(prompt, maxTokens: 32, temperature: 0);
+        request.Sampling.RepetitionPenalty = 1000;
+        var penalised = await _server.Inference.GenerateAsync(request);
+        // ...and a huge penalty makes every seen token (prompt or generated) lose to an unseen one.
+        Assert.NotEqual(plain.TokenIds, penalised.TokenIds);
+        Assert.Equal(penalised.TokenIds.Count, penalised.TokenIds.Distinct().Count());
     }
 }

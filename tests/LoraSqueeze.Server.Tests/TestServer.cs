@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Grpc.Net.Client;
 using LoraSqueeze.Protos.V1;
+using LoraSqueeze.Server.Engine;
 using LoraSqueeze.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
@@ -36,7 +37,10 @@ public sealed class TestServer : IAsyncDisposable
     public Protos.V1.Adapters.AdaptersClient Adapters { get; }
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<TestServer> StartAsync(Action<ServerOptions>? configure = null)
+    /// <param name="configure">Changes to the test defaults.</param>
+    /// <param name="wrapModel">Wraps the real model the engine thread creates (to slow its steps or watch its batch).</param>
+    public static async Task<TestServer> StartAsync(Action<ServerOptions>? configure = null,
+        Func<IGenerationModel, IGenerationModel>? wrapModel = null)
     {
         var demo = DemoFixture.Assets;
         var root = Path.Combine(Path.GetTempPath(), "lsq-srv-" + Guid.NewGuid().ToString("N")[..8]);
@@ -57,7 +61,13 @@ public sealed class TestServer : IAsyncDisposable
             TorchThreads = 1,
         };
         configure?.Invoke(options);
-        var app = LoraSqueezeServer.Build(options, ServerBackends.ForModel(options),
+        var backends = ServerBackends.ForModel(options);
+        if (wrapModel is not null)
+        {
+            var create = backends.CreateModel;
+            backends = backends with { CreateModel = () => wrapModel(create()) };
+        }
+        var app = LoraSqueezeServer.Build(options, backends,
             logging => logging.SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();
         return new TestServer(app, options, root);

@@ -45,12 +45,13 @@ public static class ClientCommand
         var temperature = new Option<float>("--temperature") { Description = "0 is greedy.", DefaultValueFactory = _ => 0.7f };
         var topP = new Option<float>("--top-p") { DefaultValueFactory = _ => 1f };
         var topK = new Option<int>("--top-k") { DefaultValueFactory = _ => 0 };
+        var repetition = new Option<float>("--repetition-penalty") { Description = "Above 1 discourages tokens already seen (1: off).", DefaultValueFactory = _ => 1f };
         var seed = new Option<ulong?>("--seed") { Description = "Makes sampling reproducible." };
         var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable).", AllowMultipleArgumentsPerToken = false };
         var logprobs = new Option<bool>("--logprobs") { Description = "Return token log-probabilities (with --json)." };
         var cmd = new Command("generate", "Generate text on the base model or an adapter.")
         {
-            adapter, prompt, stream, maxTokens, temperature, topP, topK, seed, stop, logprobs,
+            adapter, prompt, stream, maxTokens, temperature, topP, topK, repetition, seed, stop, logprobs,
         };
         cmd.SetAction(async (parse, ct) => await Call(parse.GetValue(server)!, async channel =>
         {
@@ -65,6 +66,7 @@ public static class ClientCommand
                     Temperature = parse.GetValue(temperature),
                     TopP = parse.GetValue(topP),
                     TopK = parse.GetValue(topK),
+                    RepetitionPenalty = parse.GetValue(repetition),
                     Logprobs = parse.GetValue(logprobs),
                 },
             };
@@ -165,8 +167,11 @@ public static class ClientCommand
     private static void Print(Google.Protobuf.IMessage message) =>
         Console.WriteLine(JsonSerializer.Serialize(JsonDocument.Parse(Google.Protobuf.JsonFormatter.Default.Format(message)).RootElement, CliJson.Options));
 
-    /// <summary>Runs one call; a gRPC error becomes one line on stderr and exit code 1.</summary>
-    private static async Task<int> Call(string address, Func<GrpcChannel, Task> action)
+    /// <summary>
+    /// Runs one call; a gRPC error becomes one line on stderr and exit code 1, an unreachable server says so with its
+    /// address, and anything else (a malformed --server) goes through <see cref="CliErrors"/>.
+    /// </summary>
+    private static Task<int> Call(string address, Func<GrpcChannel, Task> action) => CliErrors.RunAsync(async () =>
     {
         using var channel = GrpcChannel.ForAddress(address);
         try
@@ -174,10 +179,16 @@ public static class ClientCommand
             await action(channel);
             return 0;
         }
+        // A connection failure carries the client-side exception; an UNAVAILABLE sent by the server does not.
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && ex.Status.DebugException is not null)
+        {
+            await Console.Error.WriteLineAsync($"error: cannot reach the server at {address} (is `lorasqueeze serve` running there?): {ex.Status.Detail}");
+            return 1;
+        }
         catch (RpcException ex)
         {
             await Console.Error.WriteLineAsync($"error: {ex.StatusCode}: {ex.Status.Detail}");
             return 1;
         }
-    }
+    });
 }

@@ -88,9 +88,7 @@ public static class GenerateCommand
         }
 
         var promptIds = tokenizer.Encode(prompt);
-        // Stop strings become token-id sequences; the text is trimmed at the stop string afterwards.
-        var stopIds = stops.Where(s => s.Length > 0).Select(s => tokenizer.Encode(s, addSpecialTokens: false)).Where(ids => ids.Length > 0).ToList();
-        var request = new GenerationRequest(1, promptIds, slot, sampling with { StopTokenSequences = stopIds.Count > 0 ? stopIds : null });
+        var request = new GenerationRequest(1, promptIds, slot, sampling with { StopTokenSequences = null });
         var eos = tokenizer.EosTokenIds.Count > 0 ? tokenizer.EosTokenIds : null;
         using var generator = new BatchGenerator(model, new BatchGeneratorOptions
         {
@@ -100,9 +98,12 @@ public static class GenerateCommand
         });
         if (!generator.TryAdmit(request)) throw new InvalidOperationException("the generator refused the request");
 
+        // Stop strings are matched on the decoded text, as the server does: a stop string need not tokenize the same
+        // way inside the output as on its own. The text is cut before the stop string.
         var ids = new List<int>();
         var logprobs = new List<float>();
         var finish = FinishReason.None;
+        var text = "";
         while (finish == FinishReason.None)
         {
             foreach (var e in generator.Step())
@@ -114,16 +115,27 @@ public static class GenerateCommand
                 }
                 if (e.Finish != FinishReason.None) finish = e.Finish;
             }
-        }
-
-        // The EOS token is not part of the text; a stop string is cut off with what follows it.
-        var textIds = finish == FinishReason.Eos && ids.Count > 0 ? ids[..^1] : ids;
-        var text = tokenizer.Decode(textIds.ToArray());
-        if (finish == FinishReason.Stop)
-        {
-            int cut = stops.Where(s => s.Length > 0).Select(s => text.IndexOf(s, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(-1).Min();
-            if (cut >= 0) text = text[..cut];
+            // The EOS token stays in the ids (as HF returns it) but is not part of the text.
+            text = tokenizer.Decode(finish == FinishReason.Eos ? ids.ToArray()[..^1] : ids.ToArray());
+            int cut = FirstStop(text, stops);
+            if (cut >= 0)
+            {
+                text = text[..cut];
+                finish = FinishReason.Stop;
+            }
         }
         return new GenerateResult(text, [.. ids], [.. logprobs], finish.ToString().ToLowerInvariant(), promptIds.Length, ids.Count, info);
+    }
+
+    private static int FirstStop(string text, IReadOnlyList<string> stops)
+    {
+        int cut = -1;
+        foreach (var stop in stops)
+        {
+            if (stop.Length == 0) continue;
+            int i = text.IndexOf(stop, StringComparison.Ordinal);
+            if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+        }
+        return cut;
     }
 }

@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Text.Json;
-using LoraSqueeze.Core.Adapters;
-using LoraSqueeze.Core.Squeeze;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model.Config;
 using LoraSqueeze.Server.Hosting;
@@ -11,7 +9,8 @@ namespace LoraSqueeze.Cli.Commands;
 /// <summary>
 /// <c>lorasqueeze plan --model DIR --rank R --budget SIZE [--host-budget SIZE] [--adapters DIR ...] [--dtype D] [--json]</c>:
 /// from the model's shapes, how many adapters fit in the device budget (slots) and the host budget at each candidate
-/// rank; with adapters given, what each rank keeps of their spectral energy.
+/// rank; with adapters given, what each rank keeps of their spectral energy (each adapter is decomposed once, see
+/// <see cref="AdapterSpectrum"/>).
 /// </summary>
 public static class PlanCommand
 {
@@ -30,23 +29,14 @@ public static class PlanCommand
         {
             model, rank, budget, hostBudget, adapters, dtype, json,
         };
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => CliErrors.Run(() =>
         {
-            try
-            {
-                var plan = Build(parse.GetValue(model)!, parse.GetValue(rank), ByteSize.Parse(parse.GetValue(budget)!),
-                    parse.GetValue(hostBudget) is { } hb ? ByteSize.Parse(hb) : null, parse.GetValue(adapters) ?? [], parse.GetValue(dtype)!);
-                if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(plan, CliJson.Options));
-                else Print(plan);
-                return 0;
-            }
-            catch (Exception ex) when (ex is ArgumentException or IOException or FormatException or InvalidOperationException
-                or AdapterFormatException or UnsupportedAdapterException)
-            {
-                Console.Error.WriteLine($"error: {ex.Message}");
-                return 1;
-            }
-        });
+            var plan = Build(parse.GetValue(model)!, parse.GetValue(rank), ByteSize.Parse(parse.GetValue(budget)!),
+                parse.GetValue(hostBudget) is { } hb ? ByteSize.Parse(hb) : null, parse.GetValue(adapters) ?? [], parse.GetValue(dtype)!);
+            if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(plan, CliJson.Options));
+            else Print(plan);
+            return 0;
+        }));
         root.Subcommands.Add(cmd);
     }
 
@@ -71,33 +61,23 @@ public static class PlanCommand
         long perRank = ParametersPerRank(config);
         long host = hostBudget ?? deviceBudget * 4;
         var dirs = AdapterDirectories(adapterPaths);
-        var energies = new Dictionary<int, List<(string Adapter, SqueezeReport Report)>>();
         // A rank above a projection's smaller side is meaningless (and the squeeze refuses it).
         long maxRank = MinimumProjectionSide(config);
         if (rank > maxRank) throw new ArgumentException($"--rank {rank} exceeds the smallest projection side {maxRank} of this model");
         var ranks = CandidateRanks.Where(r => r <= maxRank).Append(rank).Distinct().Order().ToList();
         if (dirs.Count > 0) TorchRuntime.EnsureInitialized();
-        foreach (int r in ranks)
-        {
-            var list = energies[r] = [];
-            foreach (var dir in dirs)
-            {
-                var (weights, report) = AdapterSqueezer.LoadAndSqueeze(dir, r, new SqueezeOptions(), modelDir);
-                weights.Dispose();
-                list.Add((Path.GetFileName(dir), report));
-            }
-        }
+        // One decomposition per adapter; the retained energy at every candidate rank is read off its spectrum.
+        var spectra = dirs.Select(dir => AdapterSpectrum.Read(dir, modelDir, ranks[^1])).ToList();
         var rows = ranks.Select(r =>
         {
             long device = perRank * r * elementSize;
             long hostBytes = perRank * r * 4; // the host tier keeps float32 factors
-            var e = energies[r];
             return new RankRow(r, device, hostBytes, deviceBudget / device, host / hostBytes,
-                e.Count == 0 ? null : e.Average(x => x.Report.MeanRetainedEnergy),
-                e.Count == 0 ? null : e.Min(x => x.Report.MinRetainedEnergy));
+                spectra.Count == 0 ? null : spectra.Average(x => x.MeanRetainedEnergy(r)),
+                spectra.Count == 0 ? null : spectra.Min(x => x.MinRetainedEnergy(r)));
         }).ToList();
-        var adapterRows = energies[rank].Select(x => new AdapterRow(x.Adapter, x.Report.SourceKind.ToString().ToLowerInvariant(),
-            x.Report.Modules.Select(m => m.SourceRank).Distinct().Order().ToList(), x.Report.MeanRetainedEnergy)).ToList();
+        var adapterRows = spectra.Select(x => new AdapterRow(x.Adapter, x.Kind.ToString().ToLowerInvariant(),
+            x.SourceRanks, x.MeanRetainedEnergy(rank))).ToList();
         return new Plan(Path.GetFullPath(modelDir), rank, deviceBudget, host, dtype, perRank, rows, adapterRows);
     }
 

@@ -35,7 +35,8 @@ public static class ServeCommand
         {
             model, adapters, port, metricsPort, targetRank, slots, hostCache, maxBatch, queue, adminToken, device, layout, paddedMaxRank,
         };
-        cmd.SetAction(async (parse, ct) =>
+        // Everything, flag parsing included (--host-cache abc), runs inside CliErrors: one line on stderr, no trace.
+        cmd.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
             var options = ServerConfiguration.Load(overrides: o =>
             {
@@ -64,16 +65,11 @@ public static class ServeCommand
                 await app.StopAsync(CancellationToken.None);
                 return 0;
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return 0;
             }
-            catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException or FormatException)
-            {
-                await Console.Error.WriteLineAsync($"error: {ex.Message}");
-                return 1;
-            }
-        });
+        }));
         root.Subcommands.Add(cmd);
     }
 

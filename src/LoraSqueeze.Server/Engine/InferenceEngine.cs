@@ -103,7 +103,7 @@ public sealed class InferenceEngine : IDisposable
         }
         catch (Exception ex)
         {
-            ServerLog.EngineStartFailed(_log, ex);
+            ServerLog.EngineStartFailed(_log, ex.Message);
             _ready.TrySetException(ex);
             return;
         }

@@ -3,6 +3,7 @@ using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model;
 using LoraSqueeze.Model.Generation;
 using LoraSqueeze.Server.Engine;
+using TorchSharp;
 
 namespace LoraSqueeze.Server.Hosting;
 
@@ -23,7 +24,10 @@ internal sealed class CausalLmGenerationModel : IGenerationModel
 
     public static CausalLmGenerationModel Load(ServerOptions options, IReadOnlyList<int>? eosTokenIds)
     {
-        TorchRuntime.EnsureInitialized(options.TorchThreads);
+        TorchRuntime.EnsureInitialized();
+        // Here, on the engine thread, and not through EnsureInitialized: that call is a no-op once torch has started
+        // (demo generation, an earlier server in the process), and libtorch's intra-op thread count is per thread.
+        if (options.TorchThreads > 0) torch.set_num_threads(options.TorchThreads);
         var device = TorchRuntime.ResolveDevice(options.Device);
         var model = CausalLM.Load(options.ModelPath, device, new ModelLoadOptions
         {

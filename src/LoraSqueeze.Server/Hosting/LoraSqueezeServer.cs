@@ -35,6 +35,9 @@ public static class LoraSqueezeServer
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+        // "Hosting failed to start" logs the start-up exception with its stack trace; StartAsync rethrows that same
+        // exception to the caller (the CLI prints it as one error line), so the host's copy is dropped.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
 
         var endpoints = new ServerEndpoints();
         var address = ParseAddress(options.BindAddress);
