@@ -27,9 +27,9 @@ public sealed record LoadOptions
     public int WarmupRequests { get; init; } = 2;
 
     /// <summary>
-    /// Adapter of one more warm-up request ("" for none). A fresh server runs base-only steps an order of magnitude
-    /// slower until its first adapter load (measured; see docs/performance.md), so every scenario of a comparison,
-    /// base-only included, warms up with one adapter request and starts measuring in the same state.
+    /// Adapter of one more warm-up request ("" for none). Before main's engine-thread torch-threads change a fresh server
+    /// ran base-only steps an order of magnitude slower until its first adapter load (docs/performance.md, finding 1),
+    /// so every scenario of a comparison, base-only included, warms up with one adapter request and starts alike.
     /// </summary>
     public string WarmupAdapter { get; init; } = "";
 
