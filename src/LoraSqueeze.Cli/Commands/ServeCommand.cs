@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LoraSqueeze.Model;
 using LoraSqueeze.Server.Hosting;
 using Microsoft.Extensions.Hosting;
 
@@ -24,9 +25,15 @@ public static class ServeCommand
         var queue = new Option<int?>("--queue") { Description = "Waiting requests before RESOURCE_EXHAUSTED." };
         var adminToken = new Option<string?>("--admin-token") { Description = "Bearer token for Adapters.Load/Unload." };
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N." };
+        var layout = new Option<LoraLayout?>("--lora-layout")
+        {
+            Description = "Slot layout: uniform (adapters squeezed to --target-rank) or padded (vLLM/SGLang: slots of " +
+                "--padded-max-rank, adapters at their own rank; for comparisons).",
+        };
+        var paddedMaxRank = new Option<int?>("--padded-max-rank") { Description = "Slot rank of the padded layout (default 128)." };
         var cmd = new Command("serve", "Run the gRPC inference server (the demo model when no --model is given).")
         {
-            model, adapters, port, metricsPort, targetRank, slots, hostCache, maxBatch, queue, adminToken, device,
+            model, adapters, port, metricsPort, targetRank, slots, hostCache, maxBatch, queue, adminToken, device, layout, paddedMaxRank,
         };
         // Everything, flag parsing included (--host-cache abc), runs inside CliErrors: one line on stderr, no trace.
         cmd.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
@@ -44,6 +51,8 @@ public static class ServeCommand
                 if (parse.GetValue(queue) is { } q) o.QueueLength = q;
                 if (parse.GetValue(adminToken) is { } t) o.AdminToken = t;
                 if (parse.GetValue(device) is { } d) o.Device = d;
+                if (parse.GetValue(layout) is { } l) o.LoraLayout = l;
+                if (parse.GetValue(paddedMaxRank) is { } pr) o.PaddedMaxRank = pr;
             });
             if (string.IsNullOrWhiteSpace(options.ModelPath)) UseDemo(options);
             try

@@ -22,6 +22,7 @@ public sealed class AdapterStore : IDisposable
     private readonly InferenceEngine _engine;
     private readonly ServerMetrics _metrics;
     private readonly ILogger<AdapterStore> _log;
+    private readonly SemaphoreSlim _loadGate;
 
     public AdapterStore(ServerOptions options, AdapterPathResolver paths, IAdapterLoader loader, InferenceEngine engine,
         ServerMetrics metrics, ILogger<AdapterStore> log)
@@ -32,6 +33,7 @@ public sealed class AdapterStore : IDisposable
         _engine = engine;
         _metrics = metrics;
         _log = log;
+        _loadGate = new SemaphoreSlim(options.MaxConcurrentLoads, options.MaxConcurrentLoads);
         Host = new HostAdapterCache(options.HostCacheBytes, metrics, engine.PostCleanup);
         metrics.Registry.AddBeforeCollectCallback(UpdateTierGauges);
     }
@@ -169,7 +171,25 @@ public sealed class AdapterStore : IDisposable
         return _entries.GetOrAdd(adapterId, id => new AdapterEntry(id, dir, _options.TargetRank));
     }
 
-    private Task StartLoad(AdapterEntry entry) => Task.Run(() =>
+    /// <summary>
+    /// Loads run on the thread pool, at most <see cref="ServerOptions.MaxConcurrentLoads"/> at once: each squeeze is
+    /// itself parallel inside libtorch, and many at once on a small machine oversubscribe the cores the engine needs
+    /// (measured by the load test: with 16 concurrent misses one load took 25–35 s instead of 0.1 s; docs/performance.md).
+    /// </summary>
+    private Task StartLoad(AdapterEntry entry) => Task.Run(async () =>
+    {
+        await _loadGate.WaitAsync();
+        try
+        {
+            LoadNow(entry);
+        }
+        finally
+        {
+            _loadGate.Release();
+        }
+    });
+
+    private void LoadNow(AdapterEntry entry)
     {
         var watch = Stopwatch.StartNew();
         try
@@ -203,7 +223,7 @@ public sealed class AdapterStore : IDisposable
             ServerLog.AdapterLoadFailed(_log, entry.Id, failure.Message);
             throw failure;
         }
-    });
+    }
 
     private static AdapterSnapshot DiskSnapshot(string id, string dir) =>
         new(id, AdapterTier.Disk, false, 0, 0, null, 0, null, dir, -1);

@@ -8,8 +8,8 @@ using TorchSharp;
 namespace LoraSqueeze.Server.Hosting;
 
 /// <summary>
-/// The real model behind the engine: a <see cref="CausalLM"/> with uniform-rank adapter slots at the server's target
-/// rank, driven by the model runtime's <see cref="BatchGenerator"/>. Created on the engine thread, which then owns it.
+/// The real model behind the engine: a <see cref="CausalLM"/> with adapter slots in the server's layout (uniform at the
+/// target rank, or padded to <see cref="ServerOptions.PaddedMaxRank"/> for comparisons), driven by the model runtime's <see cref="BatchGenerator"/>. Created on the engine thread, which then owns it.
 /// </summary>
 internal sealed class CausalLmGenerationModel : IGenerationModel
 {
@@ -33,7 +33,8 @@ internal sealed class CausalLmGenerationModel : IGenerationModel
         {
             AdapterRank = options.TargetRank,
             AdapterSlots = options.Slots,
-            LoraLayout = LoraLayout.Uniform,
+            LoraLayout = options.LoraLayout,
+            PaddedMaxRank = options.PaddedMaxRank,
         });
         try
         {

@@ -13,7 +13,7 @@ public sealed record ServerBackends(Func<IGenerationModel> CreateModel, ITextCod
 {
     /// <summary>
     /// The real runtime for <see cref="ServerOptions.ModelPath"/>: its Hugging Face tokenizer, the squeeze engine as
-    /// loader, and a <c>CausalLM</c> with slots at the target rank, loaded on the engine thread when it starts.
+    /// loader, and a <c>CausalLM</c> with slots in the configured layout, loaded on the engine thread when it starts.
     /// </summary>
     public static ServerBackends ForModel(ServerOptions options)
     {
@@ -23,6 +23,6 @@ public sealed record ServerBackends(Func<IGenerationModel> CreateModel, ITextCod
         return new ServerBackends(
             () => CausalLmGenerationModel.Load(options, eos),
             new TokenizerTextCodec(tokenizer, config.VocabSize),
-            new SqueezingAdapterLoader(options.ModelPath, options.TargetRank));
+            new SqueezingAdapterLoader(options.ModelPath, options.SlotRank, options.LoraLayout));
     }
 }

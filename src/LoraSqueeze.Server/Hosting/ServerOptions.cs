@@ -1,3 +1,5 @@
+using LoraSqueeze.Model;
+
 namespace LoraSqueeze.Server.Hosting;
 
 /// <summary>
@@ -17,6 +19,20 @@ public sealed class ServerOptions
 
     /// <summary>Every adapter is squeezed to this rank on load; it is also the rank of the device slots.</summary>
     public int TargetRank { get; set; } = 8;
+
+    /// <summary>
+    /// Slot layout. <see cref="LoraLayout.Uniform"/> (the product): every adapter squeezed to <see cref="TargetRank"/>.
+    /// <see cref="LoraLayout.Padded"/> (vLLM's and SGLang's layout, for comparisons): slots of rank
+    /// <see cref="PaddedMaxRank"/>, each adapter kept exactly at its own source rank and zero-padded into its slot;
+    /// adapters above <see cref="PaddedMaxRank"/> are refused, as vLLM refuses ranks above max_lora_rank.
+    /// </summary>
+    public LoraLayout LoraLayout { get; set; } = LoraLayout.Uniform;
+
+    /// <summary>Slot rank of the padded layout (vLLM's max_lora_rank); unused with the uniform layout.</summary>
+    public int PaddedMaxRank { get; set; } = 128;
+
+    /// <summary>The rank every device slot holds: the target rank, or the padded maximum.</summary>
+    public int SlotRank => LoraLayout == LoraLayout.Padded ? PaddedMaxRank : TargetRank;
 
     /// <summary>Device slots: adapters resident next to the model at once.</summary>
     public int Slots { get; set; } = 4;
@@ -42,6 +58,9 @@ public sealed class ServerOptions
     /// <summary>Directories searched for adapters by id (<c>&lt;root&gt;/&lt;id&gt;</c>); Load sources must lie inside one.</summary>
     public List<string> AdapterRoots { get; set; } = [];
 
+    /// <summary>Adapter loads (read + squeeze) running at once; more wait. Squeezes are parallel inside libtorch already.</summary>
+    public int MaxConcurrentLoads { get; set; } = 1;
+
     /// <summary>Bearer token required by Adapters.Load and Adapters.Unload; empty disables the check.</summary>
     public string AdminToken { get; set; } = "";
 
@@ -66,6 +85,9 @@ public sealed class ServerOptions
         }
         Positive(TargetRank, nameof(TargetRank));
         Positive(Slots, nameof(Slots));
+        Positive(PaddedMaxRank, nameof(PaddedMaxRank));
+        Positive(MaxConcurrentLoads, nameof(MaxConcurrentLoads));
+        if (!Enum.IsDefined(LoraLayout)) throw new ArgumentException($"Server:LoraLayout must be Uniform or Padded (got {LoraLayout})");
         Positive(MaxBatch, nameof(MaxBatch));
         Positive(MaxTokensPerStep, nameof(MaxTokensPerStep));
         Positive(QueueLength, nameof(QueueLength));

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using LoraSqueeze.Core.Adapters;
 using LoraSqueeze.Core.Squeeze;
+using LoraSqueeze.Model;
 using LoraSqueeze.Server.Adapters;
 using TorchSharp;
 
@@ -10,8 +11,11 @@ namespace LoraSqueeze.Server.Hosting;
 /// Reads any LoRA-family adapter and squeezes it to the requested rank with the squeeze engine (on the loader task,
 /// off the engine thread), checking shapes against the base model. An adapter squeezed below the slot rank is padded
 /// with zero rows and columns, which leaves ΔW = B·A unchanged, so it fits the uniform slots.
+/// With the padded layout (vLLM/SGLang, for comparisons) the requested rank is ignored: each adapter is "squeezed" to
+/// its own largest source rank, which is exact (it only converts any LoRA-family kind to plain A/B factors), kept at
+/// that rank in the host tier (as vLLM's CPU cache keeps it) and zero-padded by the model's slots on install.
 /// </summary>
-internal sealed class SqueezingAdapterLoader(string baseModelDir, int slotRank) : IAdapterLoader
+internal sealed class SqueezingAdapterLoader(string baseModelDir, int slotRank, LoraLayout layout = LoraLayout.Uniform) : IAdapterLoader
 {
     public (LoraWeights Weights, AdapterLoadInfo Info) Load(string adapterId, string directory, int targetRank)
     {
@@ -20,13 +24,26 @@ internal sealed class SqueezingAdapterLoader(string baseModelDir, int slotRank) 
         SqueezeReport report;
         try
         {
-            (weights, report) = AdapterSqueezer.LoadAndSqueeze(directory, targetRank, new SqueezeOptions(), baseModelDir);
+            using var adapter = AdapterReader.Read(directory, baseModelDir);
+            int rank = targetRank;
+            if (layout == LoraLayout.Padded)
+            {
+                rank = adapter.Modules.Max(m => m.SourceRank);
+                if (rank > slotRank)
+                    throw new AdapterFormatException($"source rank {rank} exceeds the padded slot rank {slotRank} (raise --padded-max-rank)");
+                // Factored adapters (LoRA, rsLoRA, VeRA, …) already are B·A: install their factors as they are, with no
+                // SVD, as vLLM does; only dense kinds (DoRA, full deltas) go through the squeeze engine.
+                if (adapter.Modules.All(m => m is FactoredDelta))
+                    return AsIs(adapter, watch);
+            }
+            (weights, report) = AdapterSqueezer.Squeeze(adapter, rank, new SqueezeOptions());
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             throw new AdapterLoadException(adapterId, $"{Path.GetFileName(directory)}: {ex.Message}", ex);
         }
-        var padded = PadToSlotRank(weights);
+        // The padded layout's slots take any rank up to theirs; the uniform ones need exactly the slot rank.
+        var padded = layout == LoraLayout.Padded ? weights : PadToSlotRank(weights);
         if (!ReferenceEquals(padded, weights)) weights.Dispose();
         var info = new AdapterLoadInfo(
             SourceKind: report.SourceKind.ToString().ToLowerInvariant(),
@@ -37,6 +54,23 @@ internal sealed class SqueezingAdapterLoader(string baseModelDir, int slotRank) 
             LoadTime: watch.Elapsed,
             SqueezeTime: TimeSpan.FromSeconds(report.Seconds));
         return (padded, info);
+    }
+
+    private static (LoraWeights Weights, AdapterLoadInfo Info) AsIs(LoadedAdapter adapter, Stopwatch watch)
+    {
+        var modules = adapter.Modules.Cast<FactoredDelta>()
+            .Select(m => new LoraModule(m.ModulePath, m.Q.clone(), m.P.clone())) // A = Q [k, in], B = P [out, k]
+            .ToList();
+        var ranks = adapter.Modules.Select(m => m.SourceRank).Distinct().Order().ToList();
+        var info = new AdapterLoadInfo(
+            SourceKind: adapter.Kind.ToString().ToLowerInvariant(),
+            SourceRanks: ranks,
+            TargetRank: ranks[^1],
+            RetainedEnergy: 1.0,
+            RelativeError: 0.0,
+            LoadTime: watch.Elapsed,
+            SqueezeTime: TimeSpan.Zero);
+        return (new LoraWeights(adapter.Name, modules), info);
     }
 
     private LoraWeights PadToSlotRank(LoraWeights weights)

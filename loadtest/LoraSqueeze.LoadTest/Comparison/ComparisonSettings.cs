@@ -1,0 +1,59 @@
+namespace LoraSqueeze.LoadTest.Comparison;
+
+/// <summary>
+/// One comparison: which model, the adapter set, the server settings common to every scenario, and the load.
+/// Defaults are the full run; <see cref="Quick"/> shortens every scenario and the adapter-count sweep.
+/// </summary>
+public sealed record ComparisonSettings
+{
+    /// <summary>Label of the model (demo, h1024).</summary>
+    public required string ModelName { get; init; }
+
+    public required string ModelDir { get; init; }
+
+    /// <summary>Folder for the adapter set, server logs and reports.</summary>
+    public required string WorkDir { get; init; }
+
+    /// <summary>The <c>lorasqueeze</c> launcher (the repository's <c>./lorasqueeze</c> script).</summary>
+    public required string Launcher { get; init; }
+
+    /// <summary>Adapters in the headline scenarios (and the last point of the sweep).</summary>
+    public int Adapters { get; init; } = 1000;
+
+    /// <summary>The adapter-count sweep (S-LoRA Fig. 6-style); <see cref="Adapters"/> is appended.</summary>
+    public IReadOnlyList<int> Sweep { get; init; } = [5, 50, 200];
+
+    /// <summary>Source ranks of the adapters (S-LoRA's S2 mix is {8, 16, 32, 64}); drawn uniformly per adapter.</summary>
+    public IReadOnlyList<int> SourceRanks { get; init; } = [4, 8, 16, 32, 64, 128];
+
+    /// <summary>Physical adapters per rank on disk (ids are symlinks into this pool).</summary>
+    public int CopiesPerRank { get; init; } = 4;
+
+    /// <summary>Uniform target rank (ours).</summary>
+    public int TargetRank { get; init; } = 16;
+
+    /// <summary>Slot rank of the padded layout: the largest source rank.</summary>
+    public int PaddedMaxRank => SourceRanks.Max();
+
+    public int Slots { get; init; } = 16;
+
+    public int MaxBatch { get; init; } = 8;
+
+    public string HostCache { get; init; } = "2GiB";
+
+    public double ZipfAlpha { get; init; } = 1.0;
+
+    public int Concurrency { get; init; } = 16;
+
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(60);
+
+    public int MaxRequests { get; init; } = 100_000;
+
+    public Workload.IntRange PromptTokens { get; init; } = new(16, 128);
+
+    public Workload.IntRange OutputTokens { get; init; } = new(16, 64);
+
+    public int Seed { get; init; } = 1234;
+
+    public bool Quick { get; init; }
+}

@@ -1,0 +1,3 @@
+using LoraSqueeze.LoadTest;
+
+return await LoadTestCli.Build().Parse(args).InvokeAsync();
