@@ -35,6 +35,9 @@ public sealed class BatchSampler
 
     public int SeqLen => _rows[0].Ids.Length - 1;
 
+    /// <summary>The rows sampled from.</summary>
+    public IReadOnlyList<TokenRow> Rows => _rows;
+
     /// <summary>The next batch as (inputs [B, T] int64, targets [B, T] int64, mask [B, T] float32).</summary>
     public Batch Next()
     {
