@@ -11,6 +11,7 @@ public static class CliApp
         var root = new RootCommand(
             "LoraSqueeze: a multi-adapter LLM server that squeezes every LoRA adapter to one uniform rank.");
         VersionCommand.Attach(root);
+        TokenizeCommand.Attach(root);
         return root;
     }
 }
