@@ -12,6 +12,7 @@ public static class CliApp
             "LoraSqueeze: a multi-adapter LLM server that squeezes every LoRA adapter to one uniform rank.");
         VersionCommand.Attach(root);
         TokenizeCommand.Attach(root);
+        CorpusCommand.Attach(root);
         return root;
     }
 }
