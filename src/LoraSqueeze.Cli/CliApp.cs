@@ -11,6 +11,10 @@ public static class CliApp
         var root = new RootCommand(
             "LoraSqueeze: a multi-adapter LLM server that squeezes every LoRA adapter to one uniform rank.");
         VersionCommand.Attach(root);
+        SqueezeCommand.Attach(root);
+        InspectCommand.Attach(root);
+        ExtractCommand.Attach(root);
+        BenchCommand.Attach(root);
         TokenizeCommand.Attach(root);
         CorpusCommand.Attach(root);
         return root;

@@ -1,0 +1,89 @@
+using System.CommandLine;
+using System.Text.Json;
+using LoraSqueeze.Core.Adapters;
+using LoraSqueeze.Core.Squeeze;
+using Spectre.Console;
+
+namespace LoraSqueeze.Cli.Commands;
+
+/// <summary>
+/// <c>lorasqueeze squeeze --adapter DIR --rank R --out DIR [--base DIR] [--method auto|exact|rsvd] [--oversample P]
+/// [--power-iters Q] [--seed S] [--report FILE.json] [--energy E | --param-budget N] [--force]</c>. A folder of adapter
+/// folders is squeezed one by one with a progress display, each into OUT/&lt;name&gt;.
+/// </summary>
+public static class SqueezeCommand
+{
+    public static void Attach(RootCommand root)
+    {
+        var adapter = new Option<string>("--adapter") { Description = "PEFT adapter folder, or a folder of adapter folders.", Required = true };
+        var rank = new Option<int>("--rank") { Description = "Target rank (uniform; the maximum with --energy/--param-budget).", Required = true };
+        var output = new Option<string>("--out") { Description = "Output folder (a standard PEFT LoRA).", Required = true };
+        var baseDir = new Option<string?>("--base") { Description = "Base model folder (needed for DoRA and VeRA; checks shapes)." };
+        var method = new Option<SqueezeMethod>("--method") { Description = "auto, exact, rsvd or dense.", DefaultValueFactory = _ => SqueezeMethod.Auto };
+        var oversample = new Option<int>("--oversample") { Description = "RSVD oversampling.", DefaultValueFactory = _ => 10 };
+        var power = new Option<int>("--power-iters") { Description = "RSVD power iterations.", DefaultValueFactory = _ => 2 };
+        var seed = new Option<long>("--seed") { Description = "RSVD seed.", DefaultValueFactory = _ => 0 };
+        var report = new Option<string?>("--report") { Description = "Write the squeeze report as JSON here." };
+        var energy = new Option<double?>("--energy") { Description = "Offline export: per-module rank keeping this energy fraction (non-uniform)." };
+        var budget = new Option<long?>("--param-budget") { Description = "Offline export: total LoRA parameters to spend (non-uniform)." };
+        var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder." };
+        var cmd = new Command("squeeze", "Squeeze LoRA-family adapters to one uniform-rank standard LoRA.")
+        {
+            adapter, rank, output, baseDir, method, oversample, power, seed, report, energy, budget, force,
+        };
+        cmd.SetAction(parse => CliErrors.Run(() =>
+        {
+            var options = new SqueezeOptions
+            {
+                Method = parse.GetValue(method), Oversample = parse.GetValue(oversample), PowerIterations = parse.GetValue(power),
+                Seed = parse.GetValue(seed), Energy = parse.GetValue(energy), ParamBudget = parse.GetValue(budget),
+            };
+            var src = parse.GetValue(adapter)!;
+            var outDir = parse.GetValue(output)!;
+            int r = parse.GetValue(rank);
+            var b = parse.GetValue(baseDir);
+            var reports = new List<SqueezeReport>();
+            if (File.Exists(Path.Combine(src, AdapterConfig.FileName)))
+            {
+                reports.Add(SqueezeOne(src, outDir, r, options, b, parse.GetValue(force)));
+            }
+            else if (Directory.Exists(src))
+            {
+                var dirs = Directory.GetDirectories(src).Where(d => File.Exists(Path.Combine(d, AdapterConfig.FileName))).Order(StringComparer.Ordinal).ToList();
+                if (dirs.Count == 0) throw new AdapterFormatException($"{src}: neither an adapter folder nor a folder of adapter folders");
+                AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask("squeezing", maxValue: dirs.Count);
+                        foreach (var d in dirs)
+                        {
+                            task.Description = Markup.Escape(Path.GetFileName(d));
+                            reports.Add(SqueezeOne(d, Path.Combine(outDir, Path.GetFileName(d)), r, options, b, parse.GetValue(force)));
+                            task.Increment(1);
+                        }
+                    });
+            }
+            else
+            {
+                throw new AdapterFormatException($"{src}: adapter folder not found");
+            }
+            foreach (var rep in reports)
+                Console.WriteLine($"{rep.Adapter}: {rep.SourceKind}, {rep.ModuleCount} modules → rank {rep.TargetRank}{(rep.Uniform ? "" : " (non-uniform)")}, mean retained energy {rep.MeanRetainedEnergy:P2}, min {rep.MinRetainedEnergy:P2}, max rel. error {rep.MaxRelativeError:G3}, {rep.Seconds:F2} s");
+            if (parse.GetValue(report) is { } file)
+                File.WriteAllText(file, JsonSerializer.Serialize(reports.Count == 1 ? reports[0] : (object)reports, CliJson.Options));
+            return 0;
+        }));
+        root.Subcommands.Add(cmd);
+    }
+
+    private static SqueezeReport SqueezeOne(string dir, string outDir, int rank, SqueezeOptions options, string? baseDir, bool force)
+    {
+        var (weights, report) = AdapterSqueezer.LoadAndSqueeze(dir, rank, options, baseDir);
+        using (weights)
+        {
+            var cfg = AdapterConfig.Load(Path.Combine(dir, AdapterConfig.FileName));
+            PeftLoraWriter.Write(weights, outDir, cfg.BaseModelNameOrPath, cfg.TaskType, force);
+        }
+        return report;
+    }
+}

@@ -1,0 +1,68 @@
+using TorchSharp;
+
+namespace LoraSqueeze.Core.Adapters;
+
+/// <summary>
+/// PEFT <c>peft_type: LORA</c>: plain LoRA, rsLoRA and DoRA (PEFT tuners/lora/layer.py, dora.py). Ranks come from
+/// tensor shapes and must agree with <c>r</c>/<c>rank_pattern</c>; alpha from <c>alpha_pattern</c>.
+/// </summary>
+internal static class LoraFamilyReader
+{
+    private static readonly string[] Suffixes = ["lora_A.weight", "lora_B.weight", "lora_magnitude_vector", "lora_magnitude_vector.weight"];
+
+    public static (AdapterKind, List<IModuleDelta>) Read(AdapterReadContext ctx)
+    {
+        var c = ctx.Config;
+        var kind = c.UseDora ? AdapterKind.Dora : c.UseRslora ? AdapterKind.RsLora : AdapterKind.Lora;
+        if (c.UseDora && ctx.Base is null)
+            throw new AdapterFormatException($"{ctx.Tensors.Location}: DoRA (use_dora) rescales the base weight's rows, so its ΔW needs the base model: pass --base MODEL_DIR");
+        var result = new List<IModuleDelta>();
+        try
+        {
+            foreach (var (module, present) in ctx.GroupModules(Suffixes))
+                result.Add(ReadModule(ctx, module, present, kind));
+        }
+        catch
+        {
+            foreach (var m in result) m.Dispose();
+            throw;
+        }
+        return (kind, result);
+    }
+
+    private static IModuleDelta ReadModule(AdapterReadContext ctx, string module, HashSet<string> present, AdapterKind kind)
+    {
+        var c = ctx.Config;
+        ctx.Require(module, present, "lora_A.weight");
+        ctx.Require(module, present, "lora_B.weight");
+        bool hasMagnitude = present.Contains("lora_magnitude_vector") || present.Contains("lora_magnitude_vector.weight");
+        if (hasMagnitude != c.UseDora)
+            throw new AdapterFormatException(c.UseDora
+                ? $"module {module}: use_dora is true but tensor '{module}.lora_magnitude_vector' is missing from {ctx.Tensors.Location}"
+                : $"module {module}: tensor '{module}.lora_magnitude_vector' is present but the config does not set use_dora");
+        using var scope = torch.NewDisposeScope();
+        var a = ctx.Tensors.Read(module + ".lora_A.weight", module); // [r, in]
+        var b = ctx.Tensors.Read(module + ".lora_B.weight", module); // [out, r]
+        AdapterReadContext.RequireMatrix(module, "lora_A.weight", a);
+        AdapterReadContext.RequireMatrix(module, "lora_B.weight", b);
+        int r = (int)a.shape[0];
+        if (b.shape[1] != r)
+            throw new AdapterFormatException($"module {module}: lora_A has {r} rows but lora_B has {b.shape[1]} columns");
+        int configRank = c.RankFor(module);
+        if (configRank != r)
+            throw new AdapterFormatException($"module {module}: the config says rank {configRank} (r / rank_pattern) but lora_A.weight has {r} rows; the scaling α/r would be wrong");
+        double alpha = c.AlphaFor(module);
+        double scale = r == 0 ? 0 : c.UseRslora ? alpha / Math.Sqrt(r) : alpha / r;
+        if (kind != AdapterKind.Dora) return DeltaFactory.Lora(module, kind, a, b, scale);
+
+        var magName = present.Contains("lora_magnitude_vector") ? "lora_magnitude_vector" : "lora_magnitude_vector.weight";
+        var m = ctx.Tensors.Read($"{module}.{magName}", module).reshape(-1); // [out]
+        if (m.shape[0] != b.shape[0])
+            throw new AdapterFormatException($"module {module}: lora_magnitude_vector has {m.shape[0]} entries but lora_B has {b.shape[0]} rows");
+        ctx.Base!.CheckFits(module, b.shape[0], a.shape[1], c.FanInFanOut);
+        var w0 = ctx.Base.ReadWeight(module, c.FanInFanOut); // [out, in]
+        var sB = b.mul(scale);                                // [out, r]
+        var delta = new DoraDelta(module, w0.MoveToOuterDisposeScope(), sB.MoveToOuterDisposeScope(), a.MoveToOuterDisposeScope(), m.MoveToOuterDisposeScope());
+        return delta;
+    }
+}

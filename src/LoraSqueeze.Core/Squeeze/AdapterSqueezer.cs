@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using LoraSqueeze.Core.Adapters;
+using TorchSharp;
+
+namespace LoraSqueeze.Core.Squeeze;
+
+/// <summary>
+/// Any LoRA-family adapter in, a standard LoRA out with every module at one rank and the scaling folded in
+/// (LoRA-Squeeze, arXiv 2602.10993; docs/squeeze.md). The entry point the server and the CLI call.
+/// </summary>
+public static class AdapterSqueezer
+{
+    /// <summary>
+    /// Reads the PEFT adapter in <paramref name="adapterDir"/> and squeezes it to <paramref name="targetRank"/>.
+    /// <paramref name="baseModelDir"/> is needed for DoRA and VeRA; when given, shapes are checked against it.
+    /// Throws <see cref="AdapterFormatException"/> / <see cref="UnsupportedAdapterException"/> naming the file or
+    /// module, and <see cref="ArgumentOutOfRangeException"/> for a rank ≤ 0. The caller owns the returned weights.
+    /// </summary>
+    public static (LoraWeights Weights, SqueezeReport Report) LoadAndSqueeze(string adapterDir, int targetRank, SqueezeOptions? options = null, string? baseModelDir = null)
+    {
+        CheckRank(targetRank);
+        using var adapter = AdapterReader.Read(adapterDir, baseModelDir);
+        return Squeeze(adapter, targetRank, options ?? new SqueezeOptions());
+    }
+
+    /// <summary>Squeezes an adapter already read (the adapter keeps its tensors; the result owns new ones).</summary>
+    public static (LoraWeights Weights, SqueezeReport Report) Squeeze(LoadedAdapter adapter, int targetRank, SqueezeOptions options)
+    {
+        CheckRank(targetRank);
+        if (options.Energy is not null && options.ParamBudget is not null)
+            throw new ArgumentException("choose either an energy threshold or a parameter budget, not both");
+        foreach (var m in adapter.Modules) CheckFits(m, targetRank);
+        var clock = Stopwatch.StartNew();
+        var decomps = new List<(IModuleDelta Module, SpectralDecomposition Svd, string Method)>();
+        try
+        {
+            int index = 0;
+            foreach (var m in adapter.Modules)
+            {
+                var (svd, method) = Decompose(m, targetRank, options);
+                decomps.Add((m, svd, method));
+                options.OnModule?.Invoke(m.ModulePath, ++index, adapter.Modules.Count);
+            }
+            var ranks = ChooseRanks(decomps.Select(d => (d.Svd, d.Module)).ToList(), targetRank, options);
+            var modules = new List<LoraModule>();
+            var reports = new List<ModuleSqueezeReport>();
+            for (int i = 0; i < decomps.Count; i++)
+            {
+                var (m, svd, method) = decomps[i];
+                int r = ranks[i];
+                modules.Add(BalancedSplit.ToModule(m.ModulePath, svd, r, m.OutFeatures, m.InFeatures));
+                var values = svd.Values();
+                reports.Add(new ModuleSqueezeReport(m.ModulePath, m.Kind, m.SourceRank, m.OutFeatures, m.InFeatures, r, method,
+                    svd.RetainedEnergy(r), svd.RelativeError(r), values.Take(options.LeadingValues).ToArray()));
+            }
+            bool uniform = options.Energy is null && options.ParamBudget is null;
+            var weights = new LoraWeights(adapter.Name, modules);
+            return (weights, SqueezeReport.From(adapter.Name, adapter.Kind, targetRank, uniform, clock.Elapsed.TotalSeconds, reports));
+        }
+        finally
+        {
+            foreach (var d in decomps) d.Svd.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The spectrum of one module by the chosen method: exact factored (all values), randomized (leading
+    /// rank + oversample) or dense (all values). Returns the method's name for the report.
+    /// </summary>
+    public static (SpectralDecomposition Svd, string Method) Decompose(IModuleDelta module, int rank, SqueezeOptions options)
+    {
+        var method = options.Method;
+        if (method == SqueezeMethod.Auto) method = module.Factors is null ? SqueezeMethod.Rsvd : SqueezeMethod.Exact;
+        return method switch
+        {
+            SqueezeMethod.Exact => module.Factors is { } f
+                ? (ExactFactoredSvd.Compute(f.P, f.Q), "exact")
+                : throw new AdapterFormatException($"module {module.ModulePath}: {module.Kind} has no factored form, so --method exact cannot squeeze it; use auto or rsvd"),
+            SqueezeMethod.Rsvd => (RandomizedSvd.Compute(module, rank, options.Oversample, options.PowerIterations, options.Seed), "rsvd"),
+            SqueezeMethod.Dense => (DenseSvd.Compute(module), "dense"),
+            _ => throw new ArgumentOutOfRangeException(nameof(options), method, "unknown squeeze method"),
+        };
+    }
+
+    private static int[] ChooseRanks(List<(SpectralDecomposition Svd, IModuleDelta Module)> items, int targetRank, SqueezeOptions options)
+    {
+        if (options.Energy is { } e)
+            return items.Select(x => Math.Max(1, RankSelection.ByEnergy(x.Svd.Values(), x.Svd.TotalEnergy, e, targetRank))).ToArray();
+        if (options.ParamBudget is { } budget)
+        {
+            var ranks = RankSelection.ByParamBudget(items.Select(x => (x.Svd.Values(), x.Module.OutFeatures, x.Module.InFeatures)).ToList(), budget, targetRank);
+            // PEFT requires r ≥ 1; a module the budget skipped keeps one (near-)zero direction.
+            return ranks.Select(r => Math.Max(1, r)).ToArray();
+        }
+        return Enumerable.Repeat(targetRank, items.Count).ToArray();
+    }
+
+    private static void CheckRank(int targetRank)
+    {
+        if (targetRank <= 0)
+            throw new ArgumentOutOfRangeException(nameof(targetRank), targetRank, $"target rank must be positive, got {targetRank}");
+    }
+
+    private static void CheckFits(IModuleDelta m, int targetRank)
+    {
+        long limit = Math.Min(m.OutFeatures, m.InFeatures);
+        if (targetRank > limit)
+            throw new AdapterFormatException($"module {m.ModulePath}: target rank {targetRank} exceeds the module's dimensions [{m.OutFeatures}, {m.InFeatures}] (at most {limit})");
+    }
+
+    /// <summary>ΔW of a squeezed module, B·A [out, in] (for checks).</summary>
+    public static torch.Tensor Dense(LoraModule module) => module.B.matmul(module.A);
+}

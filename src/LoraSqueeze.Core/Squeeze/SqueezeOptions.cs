@@ -1,0 +1,30 @@
+namespace LoraSqueeze.Core.Squeeze;
+
+/// <summary>Knobs of a squeeze. Defaults follow the paper: RSVD oversampling 10, 2 power iterations.</summary>
+public sealed record SqueezeOptions
+{
+    public SqueezeMethod Method { get; init; } = SqueezeMethod.Auto;
+
+    /// <summary>RSVD oversampling p (Halko et al. §4.2).</summary>
+    public int Oversample { get; init; } = 10;
+
+    /// <summary>RSVD power (subspace) iterations q.</summary>
+    public int PowerIterations { get; init; } = 2;
+
+    /// <summary>Seed of the RSVD test matrix; the same seed gives the same output.</summary>
+    public long Seed { get; init; }
+
+    /// <summary>How many leading singular values each module report lists.</summary>
+    public int LeadingValues { get; init; } = 8;
+
+    /// <summary>
+    /// Offline export only: per module the smallest rank ≤ target rank that keeps this fraction of Σσ² (non-uniform).
+    /// </summary>
+    public double? Energy { get; init; }
+
+    /// <summary>Offline export only: total LoRA parameters Σ r_m·(out_m + in_m) to spend, greedily by σ² per parameter.</summary>
+    public long? ParamBudget { get; init; }
+
+    /// <summary>Called after each module: (module path, index from 1, count).</summary>
+    public Action<string, int, int>? OnModule { get; init; }
+}

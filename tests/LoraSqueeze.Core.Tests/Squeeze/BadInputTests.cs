@@ -1,0 +1,101 @@
+using System.Text.Json.Nodes;
+using LoraSqueeze.Core.Adapters;
+using LoraSqueeze.Core.Squeeze;
+using TorchSharp;
+using static LoraSqueeze.Core.Tests.Squeeze.AdapterFixture;
+
+namespace LoraSqueeze.Core.Tests.Squeeze;
+
+/// <summary>Bad input gives a clear error naming the file, module or tensor.</summary>
+public sealed class BadInputTests : IDisposable
+{
+    private readonly AdapterFixture _fx = new();
+
+    private string Lora(string name, JsonObject? extra = null, torch.Tensor? a = null, string module = "m.q_proj")
+    {
+        var cfg = new JsonObject { ["peft_type"] = "LORA", ["r"] = 2, ["lora_alpha"] = 2, ["target_modules"] = new JsonArray("q_proj") };
+        foreach (var (k, v) in extra ?? []) cfg[k] = v?.DeepClone();
+        return _fx.WriteAdapter(name, cfg, [Key(Peft(module, "lora_A.weight"), a ?? _fx.Randn(2, 8)), Key(Peft(module, "lora_B.weight"), _fx.Randn(6, 2))]);
+    }
+
+    [Fact]
+    public void MissingFilesAreNamed()
+    {
+        var ex = Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(Path.Combine(_fx.Root, "nope")));
+        Assert.Contains("nope", ex.Message);
+        var dir = Lora("nofile");
+        File.Delete(Path.Combine(dir, "adapter_model.safetensors"));
+        Assert.Contains("adapter_model.safetensors", Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(dir)).Message);
+        var dir2 = Lora("noconfig");
+        File.Delete(Path.Combine(dir2, "adapter_config.json"));
+        Assert.Contains("adapter_config.json", Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(dir2)).Message);
+        File.WriteAllText(Path.Combine(dir2, "adapter_config.json"), "{ not json");
+        Assert.Contains("invalid JSON", Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(dir2)).Message);
+    }
+
+    [Fact]
+    public void ConfigDisagreeingWithTensorsNamesTheModule()
+    {
+        var dir = Lora("rank", new JsonObject { ["r"] = 4 });
+        var ex = Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(dir));
+        Assert.Contains("m.q_proj", ex.Message);
+        Assert.Contains("rank 4", ex.Message);
+        var dora = Lora("dora", new JsonObject { ["use_dora"] = true });
+        Assert.Contains("--base", Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(dora)).Message);
+    }
+
+    [Fact]
+    public void UnknownModuleAndUnknownTensorAreNamed()
+    {
+        var dir = Lora("unknown", module: "m.gate_proj");
+        var ex = Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(dir));
+        Assert.Contains("m.gate_proj", ex.Message);
+        Assert.Contains("target_modules", ex.Message);
+        var model = _fx.WriteModel("base", [Key("other.q_proj", _fx.Randn(6, 8))]);
+        var ok = Lora("ok");
+        Assert.Contains("not in the base model", Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(ok, model)).Message);
+    }
+
+    [Fact]
+    public void NanAndInfAreNamed()
+    {
+        var a = _fx.Randn(2, 8);
+        a[0, 3] = torch.tensor(float.NaN);
+        var ex = Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(Lora("nan", a: a)));
+        Assert.Contains("m.q_proj.lora_A.weight", ex.Message);
+        Assert.Contains("1 NaN", ex.Message);
+    }
+
+    [Fact]
+    public void ShapesThatDoNotFitTheBaseAreNamed()
+    {
+        var model = _fx.WriteModel("base2", [Key("m.q_proj", _fx.Randn(6, 9))]);
+        var ex = Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(Lora("fit"), model));
+        Assert.Contains("m.q_proj", ex.Message);
+        Assert.Contains("[6, 9]", ex.Message);
+    }
+
+    [Fact]
+    public void TargetRankOutOfRangeIsRefused()
+    {
+        var dir = Lora("rk");
+        Assert.Throws<ArgumentOutOfRangeException>(() => AdapterSqueezer.LoadAndSqueeze(dir, 0));
+        var ex = Assert.Throws<AdapterFormatException>(() => AdapterSqueezer.LoadAndSqueeze(dir, 7));
+        Assert.Contains("m.q_proj", ex.Message);
+        Assert.Contains("exceeds", ex.Message);
+    }
+
+    [Fact]
+    public void FeaturesWithoutOneDeltaPerModuleAreRefusedByName()
+    {
+        var mts = Assert.Throws<UnsupportedAdapterException>(() => AdapterReader.Read(Lora("mts", new JsonObject { ["modules_to_save"] = new JsonArray("lm_head") })));
+        Assert.Equal("modules_to_save", mts.Feature);
+        var pissa = Assert.Throws<UnsupportedAdapterException>(() => AdapterReader.Read(Lora("pissa", new JsonObject { ["init_lora_weights"] = "pissa_niter_4" })));
+        Assert.Contains("PiSSA", pissa.Message);
+        var moe = _fx.WriteAdapter("moe", new JsonObject { ["peft_type"] = "LORA", ["r"] = 2, ["lora_alpha"] = 2 },
+            [Key(Peft("m.up_proj", "lora_route.weight"), _fx.Randn(4, 8)), Key(Peft("m.up_proj", "lora_A0.weight"), _fx.Randn(2, 8))]);
+        Assert.Equal("MoE-LoRA", Assert.Throws<UnsupportedAdapterException>(() => AdapterReader.Read(moe)).Feature);
+    }
+
+    public void Dispose() => _fx.Dispose();
+}
