@@ -17,6 +17,8 @@ public static class CliApp
         BenchCommand.Attach(root);
         TokenizeCommand.Attach(root);
         CorpusCommand.Attach(root);
+        TrainCommand.Attach(root);
+        PretrainCommand.Attach(root);
         return root;
     }
 }

@@ -94,6 +94,21 @@ public sealed partial class LoraModuleTrainer : TrainableModule
         Replace(KaimingUniformA(Rank, InFeatures, gen), zeros(OutFeatures, Rank), Scale);
     }
 
+    /// <summary>Restores a checkpointed state (shapes may differ from the current ones after a squeeze).</summary>
+    public void Restore(Tensor a, Tensor b, double scale, Tensor? magnitude, Tensor? mergedP, Tensor? mergedQ)
+    {
+        Replace(a.clone(), b.clone(), scale);
+        if (magnitude is not null)
+        {
+            using var _ = no_grad();
+            Magnitude!.copy_(magnitude);
+        }
+        MergedP?.Dispose();
+        MergedQ?.Dispose();
+        MergedP = mergedP?.clone();
+        MergedQ = mergedQ?.clone();
+    }
+
     internal void Replace(Tensor a, Tensor b, double scale)
     {
         A.Dispose();

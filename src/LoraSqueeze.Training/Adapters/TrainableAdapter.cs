@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LoraSqueeze.Core.Adapters;
 using LoraSqueeze.Core.Safetensors;
 using static TorchSharp.torch;
 
@@ -14,6 +15,7 @@ public sealed class TrainableAdapter : IDisposable
 {
     private readonly Dictionary<string, TrainableModule> _byPath;
     private readonly Dictionary<string, Tensor> _baseWeights;
+    private const int VeraPrngKey = 0; // PEFT's default projection_prng_key
     private Tensor? _veraA, _veraB;
 
     /// <param name="projections">Every LoRA-capable projection of the base: HF module path and frozen weight [out, in].</param>
@@ -29,9 +31,9 @@ public sealed class TrainableAdapter : IDisposable
         if (spec.Variant == AdapterVariant.Vera)
         {
             long maxIn = targets.Max(t => t.Weight.shape[1]), maxOut = targets.Max(t => t.Weight.shape[0]);
-            // Frozen shared projections, kaiming-uniform as PEFT's VeRA init (adapter-formats.md §8), saved with the adapter.
-            _veraA = KaimingUniform(spec.Rank, maxIn, gen);   // [r, max_in]
-            _veraB = KaimingUniform(maxOut, spec.Rank, gen);  // [max_out, r]
+            // Frozen shared projections drawn exactly as PEFT draws them from projection_prng_key (the squeeze engine's
+            // bit-exact MT19937 port), so the saved vera_A/vera_B also equal what PEFT would regenerate.
+            (_veraA, _veraB) = VeraProjections.Generate(VeraPrngKey, spec.Rank, maxIn, maxOut); // [r, max_in], [max_out, r]
             foreach (var (path, w) in targets)
                 modules.Add(new VeraModuleTrainer(path, w.shape[1], w.shape[0], _veraA, _veraB, spec.VeraDInitial));
         }
@@ -64,6 +66,30 @@ public sealed class TrainableAdapter : IDisposable
         double scale = Spec.ScaleFor(Spec.Rank);
         double alpha = Spec.UseRsLora ? scale * Math.Sqrt(rank) : scale * rank;
         Spec = Spec with { Rank = rank, Alpha = alpha };
+    }
+
+    /// <summary>Squeezes every LoRA module to <paramref name="rank"/> (α follows so s stays fixed); returns the mean retained energy.</summary>
+    public double SqueezeTo(int rank)
+    {
+        if (Spec.Variant != AdapterVariant.Lora)
+            throw new InvalidOperationException($"squeezing during training is defined for LoRA-family adapters (LoRA, rsLoRA, LoRA+, LoRA-FA, PeriodicLoRA), not {Spec.Variant}; squeeze the finished adapter with 'lorasqueeze squeeze' instead");
+        double scale = Spec.ScaleFor(Spec.Rank);
+        double energy = Modules.Cast<LoraModuleTrainer>().Average(m => m.SqueezeTo(rank, scale));
+        SetRank(rank);
+        return energy;
+    }
+
+    /// <summary>PeriodicLoRA: merges every module's current LoRA into its accumulated update and re-initialises it.</summary>
+    public void MergeAndReinit(int seed)
+    {
+        using var gen = new Generator((ulong)seed);
+        foreach (var m in Modules.Cast<LoraModuleTrainer>()) m.MergeAndReinit(gen);
+    }
+
+    /// <summary>After a checkpoint restore: the spec's rank follows the modules' (it may have been squeezed).</summary>
+    internal void SyncRankFromModules()
+    {
+        if (Modules[0] is LoraModuleTrainer l && l.Rank != Spec.Rank) SetRank(l.Rank);
     }
 
     /// <summary>Writes the adapter in PEFT's on-disk format.</summary>
@@ -100,7 +126,7 @@ public sealed class TrainableAdapter : IDisposable
                 ["base_model_name_or_path"] = baseModelPath,
                 ["r"] = Spec.Rank,
                 ["target_modules"] = targets,
-                ["projection_prng_key"] = 0,
+                ["projection_prng_key"] = VeraPrngKey,
                 ["save_projection"] = true,
                 ["vera_dropout"] = 0.0,
                 ["d_initial"] = Spec.VeraDInitial,
@@ -129,13 +155,6 @@ public sealed class TrainableAdapter : IDisposable
             ["alpha_pattern"] = new JsonObject(),
             ["inference_mode"] = true,
         };
-    }
-
-    private static Tensor KaimingUniform(long rows, long cols, Generator gen)
-    {
-        // kaiming_uniform_ with gain √2 (a = 0): bound = √3·√2/√fan_in, fan_in = cols.
-        double bound = Math.Sqrt(3.0) * Math.Sqrt(2.0) / Math.Sqrt(cols);
-        return rand([rows, cols], generator: gen).mul_(2 * bound).sub_(bound);
     }
 
     public void Dispose()
