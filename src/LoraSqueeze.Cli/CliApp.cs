@@ -19,6 +19,7 @@ public static class CliApp
         CorpusCommand.Attach(root);
         TrainCommand.Attach(root);
         PretrainCommand.Attach(root);
+        ExperimentCommand.Attach(root);
         return root;
     }
 }

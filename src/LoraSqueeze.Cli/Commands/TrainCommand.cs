@@ -90,7 +90,7 @@ public static class TrainCommand
                 Resume = parse.GetValue(resume),
             };
             Console.WriteLine($"train: {spec.Variant} rank {spec.Rank}, mode {options.Mode}");
-            var result = AdapterTrainingRun.Run(options, trainer => { }, Console.WriteLine, trainer => TrainingProgress.Run(trainer, "train"));
+            var result = AdapterTrainingRun.Run(options, null, Console.WriteLine, trainer => TrainingProgress.Run(trainer, "train"));
             foreach (var e in result.Log.Events) Console.WriteLine($"step {e.Step}: {e.Kind}: {e.Detail}");
             if (result.EvalBeforeSqueeze is { } b) Console.WriteLine($"before squeeze: eval loss {b.Loss:F4}, perplexity {b.Perplexity:F2}");
             if (result.FinalEval is { } f) Console.WriteLine($"final: eval loss {f.Loss:F4}, perplexity {f.Perplexity:F2}");

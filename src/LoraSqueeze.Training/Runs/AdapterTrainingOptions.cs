@@ -25,6 +25,13 @@ public sealed record AdapterTrainingOptions
     public int CheckpointEvery { get; init; }
     public bool Resume { get; init; }
 
+    /// <summary>Resume from this checkpoint folder instead of OUT/checkpoint (the experiment branches Post- and
+    /// Cont-Squeeze off one source run this way).</summary>
+    public string? ResumeFrom { get; init; }
+
+    /// <summary>Evaluate before the first step too (the base model's perplexity: B = 0 makes ΔW = 0).</summary>
+    public bool EvalAtStart { get; init; }
+
     /// <summary>Post-Squeeze (alone) or the rank Cont-Squeeze recovers at; also PeriodicLoRA's final rank.</summary>
     public int? SqueezeTo { get; init; }
 

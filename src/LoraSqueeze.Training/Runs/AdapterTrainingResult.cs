@@ -7,6 +7,7 @@ public sealed record AdapterTrainingResult(
     TrainingLog Log,
     EvalRecord? FinalEval,
     EvalRecord? EvalBeforeSqueeze,
+    EvalRecord? EvalAtStart,
     int FinalRank,
     int UpdateSteps,
     string AdapterDir,

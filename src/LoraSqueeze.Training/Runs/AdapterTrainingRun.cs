@@ -80,9 +80,10 @@ public static class AdapterTrainingRun
             return null;
         };
         configure?.Invoke(trainer);
-        if (o.Resume)
+        var atStart = o.EvalAtStart ? trainer.Evaluate() : null;
+        if (o.Resume || o.ResumeFrom is not null)
         {
-            trainer.Resume(o.CheckpointDir);
+            trainer.Resume(o.ResumeFrom ?? o.CheckpointDir);
             log?.Invoke($"resumed at step {trainer.Step}");
         }
         if (drive is null) trainer.Run();
@@ -100,8 +101,8 @@ public static class AdapterTrainingRun
         var final = trainer.Evaluate();
         adapter.Save(o.OutDir, Path.GetFullPath(o.ModelDir));
         trainer.Log.Seconds = clock.Elapsed.TotalSeconds;
-        var result = new AdapterTrainingResult(trainer.Log, final, beforeSqueeze, adapter.Rank, total, o.OutDir, clock.Elapsed.TotalSeconds);
-        File.WriteAllText(Path.Combine(o.OutDir, "training_log.json"), JsonSerializer.Serialize(new { o.Mode, Options = Describe(o), result.FinalRank, result.UpdateSteps, result.FinalEval, result.EvalBeforeSqueeze, result.Seconds, result.Log }, LogJson));
+        var result = new AdapterTrainingResult(trainer.Log, final, beforeSqueeze, atStart, adapter.Rank, total, o.OutDir, clock.Elapsed.TotalSeconds);
+        File.WriteAllText(Path.Combine(o.OutDir, "training_log.json"), JsonSerializer.Serialize(new { o.Mode, Options = Describe(o), result.FinalRank, result.UpdateSteps, result.FinalEval, result.EvalBeforeSqueeze, result.EvalAtStart, result.Seconds, result.Log }, LogJson));
         return result;
     }
 
