@@ -21,6 +21,8 @@ namespace LoraSqueeze.Training.Pretraining;
 /// </summary>
 public static class PretrainRun
 {
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
     public static (TrainingLog Log, EvalRecord? Final) Run(PretrainOptions o, Action<Trainer>? configure = null, Action<string>? log = null, Action<Trainer>? drive = null)
     {
         TorchRuntime.EnsureInitialized();
@@ -69,11 +71,11 @@ public static class PretrainRun
         trainer.Log.Seconds = clock.Elapsed.TotalSeconds;
         Save(model, config, tokenizer, o.OutDir);
         File.WriteAllText(Path.Combine(o.OutDir, "training_log.json"),
-            JsonSerializer.Serialize(new { Options = o, Parameters = parameters, FinalEval = final, trainer.Log }, new JsonSerializerOptions { WriteIndented = true }));
+            JsonSerializer.Serialize(new { Options = o, Parameters = parameters, FinalEval = final, trainer.Log }, Indented));
         return (trainer.Log, final);
     }
 
-    private static ModelConfig Config(PretrainOptions o, ITokenizer tokenizer) => new()
+    private static ModelConfig Config(PretrainOptions o, HuggingFaceTokenizer tokenizer) => new()
     {
         ModelType = "llama",
         Architectures = ["LlamaForCausalLM"],
@@ -111,6 +113,6 @@ public static class PretrainRun
             ["top_p"] = 0.95,
             ["max_new_tokens"] = 64,
         };
-        File.WriteAllText(Path.Combine(dir, "generation_config.json"), generation.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.WriteAllText(Path.Combine(dir, "generation_config.json"), generation.ToJsonString(Indented) + "\n");
     }
 }

@@ -25,6 +25,9 @@ public sealed record AdapterTrainingOptions
     public int CheckpointEvery { get; init; }
     public bool Resume { get; init; }
 
+    /// <summary>Stop after this step (an interrupted run, for resume tests); the adapter is still written.</summary>
+    public int? StopAfter { get; init; }
+
     /// <summary>Resume from this checkpoint folder instead of OUT/checkpoint (the experiment branches Post- and
     /// Cont-Squeeze off one source run this way).</summary>
     public string? ResumeFrom { get; init; }

@@ -54,6 +54,7 @@ public static class AdapterTrainingRun
             EvalEvery = o.EvalEvery,
             CheckpointEvery = o.CheckpointEvery,
             CheckpointDir = o.CheckpointEvery > 0 ? o.CheckpointDir : null,
+            StopAfter = o.StopAfter,
         };
         using var trainer = new Trainer(target, options, trainRows, evalRows) { CurrentRank = () => adapter.Rank };
         EvalRecord? beforeSqueeze = null;
