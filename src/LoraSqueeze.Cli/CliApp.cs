@@ -20,6 +20,7 @@ public static class CliApp
         TrainCommand.Attach(root);
         PretrainCommand.Attach(root);
         ExperimentCommand.Attach(root);
+        DemoCommand.Attach(root);
         return root;
     }
 }

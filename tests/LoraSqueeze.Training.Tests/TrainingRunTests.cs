@@ -138,3 +138,25 @@ public class TrainingRunTests(TinyFixture fx)
         Assert.Equal(2 * 7, loaded.Modules.Count);
     }
 }
+
+[Collection("torch")]
+public class DemoSampleTests(TinyFixture fx)
+{
+    [Fact]
+    public void Demo_samples_run_trained_adapters_through_squeeze_on_load_and_the_batch_generator()
+    {
+        var dirs = new List<(string, string, string)>();
+        foreach (var (name, spec) in new[] { ("lora", new AdapterSpec { Rank = 8 }), ("vera", new AdapterSpec { Variant = AdapterVariant.Vera, Rank = 16 }) })
+        {
+            var r = AdapterTrainingRun.Run(new AdapterTrainingOptions
+            {
+                ModelDir = fx.ModelDir, DataPath = fx.DataPath, OutDir = fx.Out(name), Adapter = spec, Steps = 20, Lr = 2e-2, BatchSize = 4, SeqLen = 16, Seed = 2,
+            });
+            dirs.Add((name, r.AdapterDir, "the"));
+        }
+        var samples = Demo.DemoSamples.Generate(fx.ModelDir, dirs, slotRank: 4, maxTokens: 8);
+        Assert.Equal(2, samples.Count);
+        Assert.All(samples, s => Assert.False(string.IsNullOrEmpty(s.AdapterText)));
+        Assert.NotEqual(samples[0].BaseText, samples[0].AdapterText); // same seed, different weights
+    }
+}

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model;
-using LoraSqueeze.Model.Tokenization;
 using LoraSqueeze.Training.Adapters;
 using LoraSqueeze.Training.Loop;
 using LoraSqueeze.Training.Optim;
@@ -26,8 +25,7 @@ public static class AdapterTrainingRun
         TorchRuntime.EnsureInitialized();
         var clock = Stopwatch.StartNew();
         manual_seed(o.Seed);
-        var tokenizer = TokenizerLoader.FromDirectory(o.ModelDir);
-        var encoder = ModelData.Encoder(tokenizer);
+        var encoder = ModelData.Encoder(o.ModelDir);
         var trainRows = ModelData.Rows(o.DataPath, encoder, o.SeqLen);
         var evalRows = o.EvalPath is null ? null : ModelData.Rows(o.EvalPath, encoder, o.SeqLen, o.MaxEvalRows);
         log?.Invoke($"{trainRows.Count} training rows of {o.SeqLen + 1} tokens" + (evalRows is null ? "" : $", {evalRows.Count} eval rows"));
