@@ -1,0 +1,175 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using LoraSqueeze.Core.Torch;
+using LoraSqueeze.Model;
+using LoraSqueeze.Model.Config;
+using LoraSqueeze.Model.Fixtures;
+using LoraSqueeze.Model.Modules;
+using static TorchSharp.torch;
+
+namespace LoraSqueeze.Cli.Commands;
+
+/// <summary>
+/// <c>lorasqueeze bench decode [--quick] [--device D] [--out FILE]</c>: decode-step time with B sequences each on a
+/// distinct adapter against the base model alone (same run, interleaved) for the uniform layout at several ranks, the
+/// padded layout (rank-16 adapters in rank-128 slots, as vLLM/SGLang would hold them) and the gathered kernel; on a
+/// demo-size model and on one Llama-2-7B-shaped layer with random weights; plus prefill tokens/s. Prints Markdown.
+/// </summary>
+public static class DecodeBenchCommand
+{
+    public static Command Create()
+    {
+        var decode = new Command("decode", "Decode step time with many adapters vs base-only vs the padded layout.");
+        var quick = new Option<bool>("--quick") { Description = "Fewer repetitions (a few minutes on 2 CPU cores)." };
+        var device = new Option<string>("--device") { Description = "cpu (default), cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var output = new Option<string?>("--out") { Description = "Also write the Markdown report to this file." };
+        var only = new Option<string>("--shape") { Description = "all (default), demo or 7b.", DefaultValueFactory = _ => "all" };
+        decode.Options.Add(only);
+        decode.Options.Add(quick);
+        decode.Options.Add(device);
+        decode.Options.Add(output);
+        decode.SetAction(parse =>
+        {
+            var report = Run(TorchRuntime.ResolveDevice(parse.GetValue(device)), parse.GetValue(quick), parse.GetValue(only) ?? "all");
+            Console.WriteLine(report);
+            if (parse.GetValue(output) is { } path) File.WriteAllText(path, report);
+            return 0;
+        });
+        return decode;
+    }
+
+    private sealed record Shape(string Name, ModelConfig Config);
+
+    public static string Run(Device device, bool quick, string shapeFilter = "all")
+    {
+        int reps = quick ? 7 : 21;
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Device: {device.type}, torch threads: {get_num_threads()}, repetitions per cell: {reps}, base and LoRA steps interleaved; best of the repetitions (robust to other processes on a shared machine).");
+        sb.AppendLine();
+        var shapes = new[]
+        {
+            new Shape("demo (hidden 512, 4 layers, vocab 4096)", Config(512, 1376, 4, 8, 4096)),
+            new Shape("one Llama-2-7B layer (hidden 4096, intermediate 11008, vocab 256)", Config(4096, 11008, 1, 32, 256)),
+        };
+        if (shapeFilter is not ("all" or "demo" or "7b")) throw new ArgumentException($"--shape {shapeFilter}: expected all, demo or 7b");
+        if (shapeFilter != "all") shapes = shapeFilter == "demo" ? shapes[..1] : shapes[1..];
+        int[] batches = [1, 8, 32];
+        foreach (var shape in shapes)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"## {shape.Name}");
+            sb.AppendLine();
+            sb.AppendLine("| layout | slot rank | adapter rank | kernel | B | base ms | LoRA ms | ratio | bytes bound |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            var variants = new (LoraLayout Layout, int SlotRank, int AdapterRank)[]
+            {
+                (LoraLayout.Uniform, 8, 8), (LoraLayout.Uniform, 16, 16), (LoraLayout.Uniform, 64, 64), (LoraLayout.Padded, 128, 16),
+            };
+            foreach (var (layout, slotRank, adapterRank) in variants)
+            {
+                var options = new ModelLoadOptions
+                {
+                    AdapterRank = adapterRank, AdapterSlots = 32, LoraLayout = layout, PaddedMaxRank = slotRank,
+                };
+                using var model = CausalLM.Create(shape.Config, device, options);
+                TinyModelFactory.Randomize(model, 1);
+                for (int s = 0; s < 32; s++)
+                {
+                    using var w = TinyModelFactory.RandomAdapter(model, $"a{s}", adapterRank, 100 + s);
+                    model.Adapters.Install(s, w);
+                }
+                using var cache = model.CreateCache(32, 160);
+                var kernels = layout == LoraLayout.Uniform && slotRank == 16 ? new[] { LoraKernel.Segmented, LoraKernel.Gathered } : [LoraKernel.Segmented];
+                foreach (var kernel in kernels)
+                {
+                    model.SetLoraKernel(kernel);
+                    foreach (int b in batches)
+                    {
+                        var (baseMs, loraMs) = TimeDecode(model, cache, b, reps);
+                        double bound = 1 + BytesRatio(shape.Config, slotRank, Math.Min(b, 32));
+                        sb.AppendLine(CultureInfo.InvariantCulture,
+                            $"| {layout} | {slotRank} | {adapterRank} | {kernel} | {b} | {baseMs:F2} | {loraMs:F2} | {loraMs / baseMs:F3} | {bound:F3} |");
+                    }
+                }
+                if (layout == LoraLayout.Uniform && slotRank == 16)
+                {
+                    model.SetLoraKernel(LoraKernel.Segmented);
+                    var (baseTps, loraTps) = TimePrefill(model, cache, 8, 128, quick ? 2 : 5);
+                    sb.AppendLine();
+                    sb.AppendLine(CultureInfo.InvariantCulture,
+                        $"Prefill, 8 sequences × 128 tokens, r = 16, 8 distinct adapters: base {baseTps:F0} tokens/s, LoRA {loraTps:F0} tokens/s (ratio {baseTps / loraTps:F3}).");
+                    sb.AppendLine();
+                }
+            }
+            sb.AppendLine();
+            sb.AppendLine("bytes bound = 1 + (distinct adapters × slot rank × Σ(in+out)) / Σ(in·out) over the layer's 7 projections: " +
+                "the extra weight bytes a memory-bound decode step must read (the FLOPs ratio per token is r·(in+out)/(in·out), smaller still).");
+            sb.AppendLine();
+        }
+        return sb.ToString();
+    }
+
+    private static ModelConfig Config(int hidden, int inter, int layers, int heads, int vocab) => new()
+    {
+        ModelType = "llama", VocabSize = vocab, HiddenSize = hidden, IntermediateSize = inter, NumHiddenLayers = layers,
+        NumAttentionHeads = heads, NumKeyValueHeads = heads, MaxPositionEmbeddings = 4096, RmsNormEps = 1e-5,
+        TorchDtype = "float32",
+    };
+
+    /// <summary>Extra bytes read per decode step relative to the base weights of the decoder layers.</summary>
+    private static double BytesRatio(ModelConfig c, int rank, int adapters)
+    {
+        long h = c.HiddenSize, i = c.IntermediateSize, q = (long)c.NumAttentionHeads * c.HeadDim, kv = (long)c.NumKvHeads * c.HeadDim;
+        (long In, long Out)[] projections = [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)];
+        double baseBytes = projections.Sum(p => (double)p.In * p.Out);
+        double loraBytes = projections.Sum(p => (double)rank * (p.In + p.Out)) * adapters;
+        return loraBytes / baseBytes;
+    }
+
+    /// <summary>Best decode-step time (ms) for B sequences on the base model and on B distinct adapters, interleaved.</summary>
+    private static (double BaseMs, double LoraMs) TimeDecode(CausalLM model, LoraSqueeze.Model.Cache.KvCache cache, int b, int reps)
+    {
+        using var mode = inference_mode();
+        var baseChunks = Enumerable.Range(0, b).Select(i => new SequenceChunk(i, 100, [i + 1], -1)).ToList();
+        var loraChunks = Enumerable.Range(0, b).Select(i => new SequenceChunk(i, 100, [i + 1], i % 32)).ToList();
+        var baseTimes = new List<double>();
+        var loraTimes = new List<double>();
+        for (int r = -2; r < reps; r++)    // two warm-up rounds
+        {
+            double t0 = Time(() => model.Forward(baseChunks, cache));
+            double t1 = Time(() => model.Forward(loraChunks, cache));
+            if (r >= 0) { baseTimes.Add(t0); loraTimes.Add(t1); }
+        }
+        return (Best(baseTimes), Best(loraTimes));
+    }
+
+    private static (double BaseTps, double LoraTps) TimePrefill(CausalLM model, LoraSqueeze.Model.Cache.KvCache cache, int b, int len, int reps)
+    {
+        using var mode = inference_mode();
+        var tokens = Enumerable.Range(0, len).Select(t => t % 200 + 1).ToArray();
+        var baseChunks = Enumerable.Range(0, b).Select(i => new SequenceChunk(i, 0, tokens, -1)).ToList();
+        var loraChunks = Enumerable.Range(0, b).Select(i => new SequenceChunk(i, 0, tokens, i)).ToList();
+        var baseTimes = new List<double>();
+        var loraTimes = new List<double>();
+        for (int r = -1; r < reps; r++)
+        {
+            double t0 = Time(() => model.Forward(baseChunks, cache));
+            double t1 = Time(() => model.Forward(loraChunks, cache));
+            if (r >= 0) { baseTimes.Add(t0); loraTimes.Add(t1); }
+        }
+        return (b * len / (Best(baseTimes) / 1000), b * len / (Best(loraTimes) / 1000));
+    }
+
+    private static double Time(Func<Tensor> step)
+    {
+        using var scope = NewDisposeScope();
+        var sw = Stopwatch.StartNew();
+        var logits = step();
+        _ = logits.cpu();            // forces completion on a GPU; a no-op copy on CPU
+        return sw.Elapsed.TotalMilliseconds;
+    }
+
+    /// <summary>Best of the repetitions: interference from other processes only ever adds time.</summary>
+    private static double Best(List<double> xs) => xs.Min();
+}

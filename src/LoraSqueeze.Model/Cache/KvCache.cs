@@ -1,0 +1,55 @@
+using LoraSqueeze.Model.Config;
+using static TorchSharp.torch;
+
+namespace LoraSqueeze.Model.Cache;
+
+/// <summary>
+/// Preallocated key/value cache owned by the engine (not by the model): per layer one K and one V tensor of shape
+/// [rows, maxLength, kvHeads, headDim]. A sequence owns one row for its lifetime; a step writes its new keys and values
+/// in place with <c>index_copy_</c> at flat index row·maxLength + position. Memory is fixed at construction, as a GPU
+/// budget needs (libtorch's caching allocator never gives memory back; see notes §1).
+/// </summary>
+public sealed class KvCache : IDisposable
+{
+    private readonly Tensor[] _keys;
+    private readonly Tensor[] _values;
+
+    public KvCache(ModelConfig config, int rows, int maxLength, ScalarType dtype, Device device)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rows, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 1);
+        Rows = rows;
+        MaxLength = maxLength;
+        _keys = new Tensor[config.NumHiddenLayers];
+        _values = new Tensor[config.NumHiddenLayers];
+        // Created under inference mode because every write happens under it (RFC-0011: inference tensors may only be
+        // updated in place inside inference mode).
+        using var mode = inference_mode();
+        for (int l = 0; l < config.NumHiddenLayers; l++)
+        {
+            _keys[l] = zeros([rows, maxLength, config.NumKvHeads, config.HeadDim], dtype: dtype, device: device).DetachFromDisposeScope();
+            _values[l] = zeros([rows, maxLength, config.NumKvHeads, config.HeadDim], dtype: dtype, device: device).DetachFromDisposeScope();
+        }
+    }
+
+    /// <summary>Sequence rows.</summary>
+    public int Rows { get; }
+
+    /// <summary>Positions per row.</summary>
+    public int MaxLength { get; }
+
+    /// <summary>Bytes held.</summary>
+    public long Bytes => _keys.Sum(k => k.numel() * k.ElementSize) * 2;
+
+    /// <summary>Layer l's keys, [rows, maxLength, kvHeads, headDim].</summary>
+    public Tensor Keys(int layer) => _keys[layer];
+
+    /// <summary>Layer l's values, [rows, maxLength, kvHeads, headDim].</summary>
+    public Tensor Values(int layer) => _values[layer];
+
+    public void Dispose()
+    {
+        foreach (var t in _keys) t.Dispose();
+        foreach (var t in _values) t.Dispose();
+    }
+}

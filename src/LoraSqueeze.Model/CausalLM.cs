@@ -1,0 +1,155 @@
+using LoraSqueeze.Core.Torch;
+using LoraSqueeze.Model.Cache;
+using LoraSqueeze.Model.Config;
+using LoraSqueeze.Model.Loading;
+using LoraSqueeze.Model.Lora;
+using LoraSqueeze.Model.Modules;
+using static TorchSharp.torch;
+
+namespace LoraSqueeze.Model;
+
+/// <summary>
+/// A Llama-family causal language model (llama, mistral, qwen2; HF <c>LlamaForCausalLM</c>) with multi-adapter LoRA
+/// slots in every attention and MLP projection. Stateless between calls: the KV cache is passed in by the engine.
+/// Parameters are plain tensors named by their HF state-dict keys (<see cref="NamedParameters"/>), allocated empty and
+/// filled by the loader, never randomly initialised. Engine-thread only.
+/// </summary>
+public sealed class CausalLM : IDisposable
+{
+    private readonly Tensor? _lmHead;
+
+    private CausalLM(ModelConfig config, Device device, ModelLoadOptions options)
+    {
+        if (options.AdapterSlots < 0) throw new ArgumentOutOfRangeException(nameof(options), "AdapterSlots must be ≥ 0");
+        if (options.AdapterSlots > 0 && options.SlotRank < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.LoraLayout == LoraLayout.Padded ? "PaddedMaxRank must be ≥ 1" : "AdapterRank must be ≥ 1");
+        if (options.LoraLayout == LoraLayout.Padded && options.PaddedMaxRank < options.AdapterRank)
+            throw new ArgumentOutOfRangeException(nameof(options), "PaddedMaxRank must be ≥ AdapterRank");
+        Config = config;
+        Options = options;
+        Device = device;
+        ComputeDType = options.ComputeDType ?? (device.type == TorchSharp.DeviceType.CPU ? ScalarType.Float32 : StoredDType(config));
+        // Everything is created under inference mode, the mode every later write (load, install, cache) runs in.
+        using var mode = inference_mode();
+        EmbedTokens = empty([config.VocabSize, config.HiddenSize], dtype: ComputeDType, device: device);  // [vocab, hidden]
+        Layers = Enumerable.Range(0, config.NumHiddenLayers)
+            .Select(i => new DecoderLayer(i, config, options, ComputeDType, device)).ToList();
+        Norm = new RmsNorm("model.norm", config.HiddenSize, config.RmsNormEps, ComputeDType, device);
+        if (!config.TieWordEmbeddings) _lmHead = empty([config.VocabSize, config.HiddenSize], dtype: ComputeDType, device: device);
+        Rotary = new RotaryEmbedding(config, ComputeDType, device);
+        Adapters = new AdapterSlots(Projections, options.AdapterSlots, options.SlotRank, options.LoraLayout);
+    }
+
+    public ModelConfig Config { get; }
+    public ModelLoadOptions Options { get; }
+    public Device Device { get; }
+
+    /// <summary>float32 on CPU; the stored dtype on a GPU unless overridden.</summary>
+    public ScalarType ComputeDType { get; }
+
+    /// <summary>The adapter slots (install/clear one slot at a time).</summary>
+    public AdapterSlots Adapters { get; }
+
+    public Tensor EmbedTokens { get; }
+    public IReadOnlyList<DecoderLayer> Layers { get; }
+    public RmsNorm Norm { get; }
+    internal RotaryEmbedding Rotary { get; }
+
+    /// <summary>The output projection [vocab, hidden]; the embedding matrix when tied.</summary>
+    public Tensor LmHead => _lmHead ?? EmbedTokens;
+
+    /// <summary>Every LoRA-capable projection, in layer order.</summary>
+    public IEnumerable<LoraLinear> Projections =>
+        Layers.SelectMany(l => l.SelfAttn.Projections.Concat(l.Mlp.Projections));
+
+    /// <summary>Loads a Hugging Face model folder: config.json plus model.safetensors or a sharded index.</summary>
+    public static CausalLM Load(string modelDir, Device device, ModelLoadOptions options)
+    {
+        TorchRuntime.EnsureInitialized();
+        var config = ModelConfig.Load(modelDir);
+        var model = new CausalLM(config, device, options);
+        try
+        {
+            WeightLoader.Load(model, modelDir);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A model with uninitialised weights (for fixtures and benchmarks that fill them).</summary>
+    public static CausalLM Create(ModelConfig config, Device device, ModelLoadOptions options)
+    {
+        TorchRuntime.EnsureInitialized();
+        config.Validate();
+        return new CausalLM(config, device, options);
+    }
+
+    /// <summary>HF state-dict names and tensors (lm_head only when untied).</summary>
+    public IEnumerable<(string Name, Tensor Tensor)> NamedParameters()
+    {
+        yield return ("model.embed_tokens.weight", EmbedTokens);
+        foreach (var layer in Layers)
+        {
+            yield return (layer.InputLayernorm.Path + ".weight", layer.InputLayernorm.Weight);
+            yield return (layer.PostAttentionLayernorm.Path + ".weight", layer.PostAttentionLayernorm.Weight);
+            foreach (var p in layer.SelfAttn.Projections.Concat(layer.Mlp.Projections))
+            {
+                yield return (p.Path + ".weight", p.Weight);
+                if (p.Bias is not null) yield return (p.Path + ".bias", p.Bias);
+            }
+        }
+        yield return ("model.norm.weight", Norm.Weight);
+        if (_lmHead is not null) yield return ("lm_head.weight", _lmHead);
+    }
+
+    /// <summary>Switches how every projection computes its LoRA term (between steps only).</summary>
+    public void SetLoraKernel(LoraKernel kernel)
+    {
+        foreach (var p in Projections) p.Kernel = kernel;
+    }
+
+    /// <summary>A KV cache sized for this model in its compute dtype.</summary>
+    public KvCache CreateCache(int rows, int maxLength) => new(Config, rows, maxLength, ComputeDType, Device);
+
+    /// <summary>
+    /// Runs one packed step: every chunk's tokens go through the decoder, their K/V are written into
+    /// <paramref name="cache"/>, and the logits of each chunk's last token come back as float32 [chunks, vocab] in the
+    /// order given. The caller owns the result (call inside a dispose scope and inference mode).
+    /// </summary>
+    public Tensor Forward(IReadOnlyList<SequenceChunk> chunks, KvCache cache)
+    {
+        using var mode = inference_mode();   // the cache and slots are inference tensors; writes need the mode
+        foreach (var c in chunks)
+        {
+            if (c.CacheRow < 0 || c.CacheRow >= cache.Rows) throw new ArgumentOutOfRangeException(nameof(chunks), $"cache row {c.CacheRow} out of range");
+            if (c.AdapterSlot >= 0 && !Adapters.IsInstalled(c.AdapterSlot))
+                throw new ArgumentException($"adapter slot {c.AdapterSlot} holds no adapter");
+        }
+        var batch = StepBatch.Build(chunks, cache.MaxLength, Device);
+        (batch.Cos, batch.Sin) = Rotary.Lookup(batch.Positions, batch.MaxPosition);          // [T, d] each
+        var x = EmbedTokens.index_select(0, batch.TokenIds);                                 // [T, hidden]
+        foreach (var layer in Layers) x = layer.Forward(x, batch, cache.Keys(layer.Index), cache.Values(layer.Index));
+        var last = Norm.Forward(x.index_select(0, batch.LastRows));                          // [S, hidden], caller order
+        return nn.functional.linear(last, LmHead).to_type(ScalarType.Float32);             // [S, vocab]
+    }
+
+    private static ScalarType StoredDType(ModelConfig config) => config.TorchDtype switch
+    {
+        "float16" => ScalarType.Float16,
+        "bfloat16" => ScalarType.BFloat16,
+        _ => ScalarType.Float32,
+    };
+
+    public void Dispose()
+    {
+        EmbedTokens.Dispose();
+        foreach (var l in Layers) l.Dispose();
+        Norm.Dispose();
+        _lmHead?.Dispose();
+        Rotary.Dispose();
+    }
+}

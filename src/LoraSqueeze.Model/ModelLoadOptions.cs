@@ -1,0 +1,47 @@
+namespace LoraSqueeze.Model;
+
+/// <summary>How adapter slots are laid out in every target projection.</summary>
+public enum LoraLayout
+{
+    /// <summary>Every slot has exactly the uniform rank r (LoraSqueeze's squeezed adapters): no padding.</summary>
+    Uniform,
+
+    /// <summary>Slots padded to <see cref="ModelLoadOptions.PaddedMaxRank"/> (what vLLM and SGLang do): adapters of any
+    /// rank up to it are installed in the leading rows, the rest stays zero and is still computed. For benchmarks.</summary>
+    Padded,
+}
+
+/// <summary>How the batched LoRA term is computed (see docs/model-runtime.md for measurements).</summary>
+public enum LoraKernel
+{
+    /// <summary>Rows grouped by slot; one shrink and one expand matmul per distinct adapter (SGMV idea, no gather).</summary>
+    Segmented,
+
+    /// <summary>Per-row gather of A and B followed by bmm (vLLM's torch-ops BGMV reference). Copies weights per row.</summary>
+    Gathered,
+}
+
+/// <summary>Options for <see cref="CausalLM.Load"/>.</summary>
+public sealed record ModelLoadOptions
+{
+    /// <summary>Uniform adapter rank r of every slot (the squeeze target). 0 with <see cref="AdapterSlots"/> 0 disables LoRA.</summary>
+    public int AdapterRank { get; init; } = 16;
+
+    /// <summary>Number of device adapter slots per target projection.</summary>
+    public int AdapterSlots { get; init; } = 8;
+
+    /// <summary>Slot layout: uniform rank (default) or padded to <see cref="PaddedMaxRank"/>.</summary>
+    public LoraLayout LoraLayout { get; init; } = LoraLayout.Uniform;
+
+    /// <summary>Slot rank for <see cref="LoraLayout.Padded"/>.</summary>
+    public int PaddedMaxRank { get; init; } = 128;
+
+    /// <summary>How the LoRA term is computed.</summary>
+    public LoraKernel LoraKernel { get; init; } = LoraKernel.Segmented;
+
+    /// <summary>Compute dtype override; null = float32 on CPU, the stored dtype (config torch_dtype) on a GPU.</summary>
+    public TorchSharp.torch.ScalarType? ComputeDType { get; init; }
+
+    /// <summary>The rank every slot holds (r for uniform, the padded maximum otherwise).</summary>
+    public int SlotRank => LoraLayout == LoraLayout.Padded ? PaddedMaxRank : AdapterRank;
+}

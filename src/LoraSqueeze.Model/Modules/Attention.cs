@@ -1,0 +1,91 @@
+using LoraSqueeze.Model.Config;
+using LoraSqueeze.Model.Lora;
+using static TorchSharp.torch;
+
+namespace LoraSqueeze.Model.Modules;
+
+/// <summary>
+/// Causal self-attention with grouped-query heads over the engine's KV cache (HF <c>LlamaAttention</c> maths): q/k/v
+/// projections (bias for qwen2), RoPE, write new K/V into the cache, attend over each chunk's cached prefix with SDPA.
+/// Tokens arrive packed ([T, hidden], chunks back to back); attention pads queries to [S, heads, Qmax, d].
+/// </summary>
+public sealed class Attention : IDisposable
+{
+    private readonly int _heads, _kvHeads, _headDim;
+
+    public Attention(string prefix, ModelConfig config, ModelLoadOptions options, ScalarType dtype, Device device)
+    {
+        _heads = config.NumAttentionHeads;
+        _kvHeads = config.NumKvHeads;
+        _headDim = config.HeadDim;
+        LoraLinear Make(string name, long i, long o, bool bias) =>
+            new($"{prefix}.{name}", i, o, bias, options.AdapterSlots, options.SlotRank, options.LoraKernel, dtype, device);
+        QProj = Make("q_proj", config.HiddenSize, (long)_heads * _headDim, config.QkvBias);
+        KProj = Make("k_proj", config.HiddenSize, (long)_kvHeads * _headDim, config.QkvBias);
+        VProj = Make("v_proj", config.HiddenSize, (long)_kvHeads * _headDim, config.QkvBias);
+        OProj = Make("o_proj", (long)_heads * _headDim, config.HiddenSize, config.OBias);
+    }
+
+    public LoraLinear QProj { get; }
+    public LoraLinear KProj { get; }
+    public LoraLinear VProj { get; }
+    public LoraLinear OProj { get; }
+
+    public IEnumerable<LoraLinear> Projections => [QProj, KProj, VProj, OProj];
+
+    /// <summary>x: [T, hidden] → [T, hidden]; writes this step's K/V into <paramref name="keys"/>/<paramref name="values"/>
+    /// ([rows, maxLen, kvHeads, d]) in place.</summary>
+    internal Tensor Forward(Tensor x, StepBatch batch, Tensor keys, Tensor values)
+    {
+        long t = x.shape[0];
+        int s = batch.Chunks, qmax = batch.QueryLength, kmax = batch.KeyLength;
+        var q = QProj.Forward(x, batch.Lora).view(t, _heads, _headDim);     // [T, H*d] → [T, H, d]
+        var k = KProj.Forward(x, batch.Lora).view(t, _kvHeads, _headDim);   // [T, KvH*d] → [T, KvH, d]
+        var v = VProj.Forward(x, batch.Lora).view(t, _kvHeads, _headDim);   // [T, KvH*d] → [T, KvH, d]
+        q = RotaryEmbedding.Apply(q, batch.Cos!, batch.Sin!);
+        k = RotaryEmbedding.Apply(k, batch.Cos!, batch.Sin!);
+
+        long rows = keys.shape[0], maxLen = keys.shape[1];
+        keys.view(rows * maxLen, _kvHeads, _headDim).index_copy_(0, batch.CacheIndex, k);   // [rows·maxLen, KvH, d]
+        values.view(rows * maxLen, _kvHeads, _headDim).index_copy_(0, batch.CacheIndex, v);
+
+        // Each chunk's keys 0..Kmax-1 from its cache row: [rows, maxLen, KvH, d] → [S, Kmax, KvH, d] → [S, KvH, Kmax, d]
+        var kc = ExpandKv(keys.narrow(1, 0, kmax).index_select(0, batch.CacheRows).transpose(1, 2), s, kmax);
+        var vc = ExpandKv(values.narrow(1, 0, kmax).index_select(0, batch.CacheRows).transpose(1, 2), s, kmax);
+
+        Tensor qp;
+        if (batch.PadIndex is null)
+        {
+            qp = q.view(s, qmax, _heads, _headDim);                                         // [T, H, d] → [S, Qmax, H, d]
+        }
+        else
+        {
+            qp = zeros([(long)s * qmax, _heads, _headDim], dtype: q.dtype, device: q.device)
+                .index_copy_(0, batch.PadIndex, q)                                          // [S·Qmax, H, d]
+                .view(s, qmax, _heads, _headDim);                                           // [S, Qmax, H, d]
+        }
+        var o = Sdpa(qp.transpose(1, 2), kc, vc, batch.Mask);                               // [S, H, Qmax, d]
+        o = o.transpose(1, 2).reshape((long)s * qmax, (long)_heads * _headDim);            // [S, Qmax, H, d] → [S·Qmax, H·d]
+        if (batch.PadIndex is not null) o = o.index_select(0, batch.PadIndex);              // [T, H·d]
+        return OProj.Forward(o, batch.Lora);                                                // [T, hidden]
+    }
+
+    /// <summary>GQA: repeat each KV head for its query group. [S, KvH, K, d] → [S, H, K, d].</summary>
+    private Tensor ExpandKv(Tensor kv, int s, int kmax)
+    {
+        if (_kvHeads == _heads) return kv;
+        int group = _heads / _kvHeads;
+        return kv.unsqueeze(2).expand(s, _kvHeads, group, kmax, _headDim)                  // [S, KvH, G, K, d]
+            .reshape(s, _heads, kmax, _headDim);                                            // [S, H, K, d]
+    }
+
+    /// <summary>The one call site of SDPA: TorchSharp 0.107 spells the flag <c>is_casual</c> and has no scale/GQA
+    /// arguments (PR #1473 will rename it). The default scale 1/√d is LLaMA's. mask: true = attend.</summary>
+    internal static Tensor Sdpa(Tensor q, Tensor k, Tensor v, Tensor mask) =>
+        nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: false);
+
+    public void Dispose()
+    {
+        foreach (var p in Projections) p.Dispose();
+    }
+}

@@ -1,0 +1,39 @@
+using LoraSqueeze.Model.Config;
+using static TorchSharp.torch;
+
+namespace LoraSqueeze.Model.Modules;
+
+/// <summary>Pre-norm transformer block (HF <c>LlamaDecoderLayer</c>): x + attn(norm(x)), then h + mlp(norm(h)).</summary>
+public sealed class DecoderLayer : IDisposable
+{
+    public DecoderLayer(int index, ModelConfig config, ModelLoadOptions options, ScalarType dtype, Device device)
+    {
+        Index = index;
+        var prefix = $"model.layers.{index}";
+        InputLayernorm = new RmsNorm($"{prefix}.input_layernorm", config.HiddenSize, config.RmsNormEps, dtype, device);
+        SelfAttn = new Attention($"{prefix}.self_attn", config, options, dtype, device);
+        PostAttentionLayernorm = new RmsNorm($"{prefix}.post_attention_layernorm", config.HiddenSize, config.RmsNormEps, dtype, device);
+        Mlp = new Mlp($"{prefix}.mlp", config, options, dtype, device);
+    }
+
+    public int Index { get; }
+    public RmsNorm InputLayernorm { get; }
+    public Attention SelfAttn { get; }
+    public RmsNorm PostAttentionLayernorm { get; }
+    public Mlp Mlp { get; }
+
+    /// <summary>x: [T, hidden] → [T, hidden].</summary>
+    internal Tensor Forward(Tensor x, StepBatch batch, Tensor keys, Tensor values)
+    {
+        var h = x + SelfAttn.Forward(InputLayernorm.Forward(x), batch, keys, values);
+        return h + Mlp.Forward(PostAttentionLayernorm.Forward(h), batch.Lora);
+    }
+
+    public void Dispose()
+    {
+        InputLayernorm.Dispose();
+        SelfAttn.Dispose();
+        PostAttentionLayernorm.Dispose();
+        Mlp.Dispose();
+    }
+}

@@ -1,0 +1,64 @@
+using LoraSqueeze.Model.Generation;
+using LoraSqueeze.Model.Sampling;
+
+namespace LoraSqueeze.Model.Tests;
+
+public class SamplerTests
+{
+    private static readonly float[] Logits = [1.0f, 3.0f, 2.5f, -1.0f, 0.5f, 2.9f];
+
+    [Fact]
+    public void GreedyTopK1AndTinyTopPAllPickTheArgmax()
+    {
+        Assert.Equal(1, new TokenSampler(SamplingParams.Greedy(), []).Next(Logits).Token);
+        for (int seed = 0; seed < 20; seed++)
+        {
+            Assert.Equal(1, new TokenSampler(new SamplingParams(TopK: 1, Seed: seed), []).Next(Logits).Token);
+            Assert.Equal(1, new TokenSampler(new SamplingParams(TopP: 0.01f, Seed: seed), []).Next(Logits).Token);
+        }
+    }
+
+    [Fact]
+    public void LogprobIsTheRawLogSoftmax()
+    {
+        var (token, logprob) = new TokenSampler(SamplingParams.Greedy(), []).Next(Logits);
+        double z = Logits.Sum(l => Math.Exp(l));
+        Assert.Equal(Math.Log(Math.Exp(Logits[token]) / z), logprob, 5);
+    }
+
+    [Fact]
+    public void RepetitionPenaltySteersGreedyAwayFromSeenTokens()
+    {
+        // Token 1 (3.0) was in the prompt: 3.0 / 2 = 1.5 < 2.9, so token 5 wins.
+        Assert.Equal(5, new TokenSampler(SamplingParams.Greedy() with { RepetitionPenalty = 2f }, [1]).Next(Logits).Token);
+    }
+
+    [Fact]
+    public void TopKAndTopPRestrictTheSupportAndFrequenciesFollowSoftmax()
+    {
+        var counts = new int[Logits.Length];
+        var s = new TokenSampler(new SamplingParams(Temperature: 1f, TopK: 3, Seed: 7), []);
+        for (int i = 0; i < 6000; i++) counts[s.Next(Logits).Token]++;
+        Assert.Equal(0, counts[0] + counts[3] + counts[4]);        // outside the top 3
+        double z = Math.Exp(3.0) + Math.Exp(2.5) + Math.Exp(2.9);
+        Assert.Equal(Math.Exp(3.0) / z, counts[1] / 6000.0, 1);
+        Assert.Equal(Math.Exp(2.5) / z, counts[2] / 6000.0, 1);
+
+        // top-p 0.5: token 1 (p≈.33) and 5 (p≈.30) reach 0.5; nothing else is ever drawn.
+        var p = new TokenSampler(new SamplingParams(TopP: 0.5f, Seed: 3), []);
+        var seen = new HashSet<int>();
+        for (int i = 0; i < 2000; i++) seen.Add(p.Next(Logits).Token);
+        Assert.Equal(new[] { 1, 5 }, seen.Order());
+    }
+
+    [Fact]
+    public void SameSeedSameSequence()
+    {
+        var a = new TokenSampler(new SamplingParams(Seed: 42), []);
+        var b = new TokenSampler(new SamplingParams(Seed: 42), []);
+        var c = new TokenSampler(new SamplingParams(Seed: 43), []);
+        var ra = Enumerable.Range(0, 50).Select(_ => a.Next(Logits).Token).ToArray();
+        Assert.Equal(ra, Enumerable.Range(0, 50).Select(_ => b.Next(Logits).Token).ToArray());
+        Assert.NotEqual(ra, Enumerable.Range(0, 50).Select(_ => c.Next(Logits).Token).ToArray());
+    }
+}
