@@ -17,7 +17,7 @@ public static class ExperimentCommand
     public static void Attach(RootCommand root)
     {
         var d = new ExperimentOptions { ModelDir = "", CorporaDir = "", WorkDir = "" };
-        var model = new Option<string>("--model") { Description = "Base model folder.", DefaultValueFactory = _ => "models/demo/base" };
+        var model = new Option<string>("--model") { Description = "Base model folder.", DefaultValueFactory = _ => "models/demo/model" };
         var corpora = new Option<string>("--corpora") { Description = "Corpus folder (extracted if a task is missing).", DefaultValueFactory = _ => "out/corpora" };
         var work = new Option<string>("--work") { Description = "Folder for the runs' adapters and checkpoints.", DefaultValueFactory = _ => "out/experiment" };
         var docs = new Option<string>("--docs") { Description = "Markdown report to write.", DefaultValueFactory = _ => "docs/experiments.md" };

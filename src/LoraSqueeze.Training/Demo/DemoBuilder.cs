@@ -23,7 +23,7 @@ public static class DemoBuilder
             var (train, eval) = CorpusSplit.Write(CorpusCatalog.Get(c), o.CorporaDir);
             o.Log($"corpus {c}: {train} train, {eval} eval examples");
         }
-        var baseDir = Path.Combine(o.OutDir, "base");
+        var baseDir = Path.Combine(o.OutDir, "model"); // where `serve` looks for the trained demo model
         if (!o.SkipBase || !File.Exists(Path.Combine(baseDir, "model.safetensors")))
         {
             if (Directory.Exists(baseDir)) Directory.Delete(baseDir, true);
@@ -42,6 +42,7 @@ public static class DemoBuilder
                 DataPath = Path.Combine(o.CorporaDir, a.Corpus, "train.jsonl"),
                 EvalPath = Path.Combine(o.CorporaDir, a.Corpus, "eval.jsonl"),
                 OutDir = dir,
+                BaseModelName = "models/demo/model",
                 Adapter = a.Spec,
                 Steps = DemoPlan.AdapterSteps,
                 Lr = a.Lr,

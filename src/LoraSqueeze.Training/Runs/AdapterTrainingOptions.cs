@@ -10,6 +10,9 @@ public sealed record AdapterTrainingOptions
     public required string DataPath { get; init; }
     public string? EvalPath { get; init; }
     public required string OutDir { get; init; }
+
+    /// <summary>What adapter_config.json names as <c>base_model_name_or_path</c> (default: the model folder as given).</summary>
+    public string? BaseModelName { get; init; }
     public AdapterSpec Adapter { get; init; } = new();
     public int Steps { get; init; } = 200;
     public double Lr { get; init; } = 1e-3;

@@ -98,7 +98,7 @@ public static class AdapterTrainingRun
                 $"rank {from}→{to}, retained energy {e:F4}"));
         }
         var final = trainer.Evaluate();
-        adapter.Save(o.OutDir, Path.GetFullPath(o.ModelDir));
+        adapter.Save(o.OutDir, o.BaseModelName ?? o.ModelDir);
         trainer.Log.Seconds = clock.Elapsed.TotalSeconds;
         var result = new AdapterTrainingResult(trainer.Log, final, beforeSqueeze, atStart, adapter.Rank, total, o.OutDir, clock.Elapsed.TotalSeconds);
         File.WriteAllText(Path.Combine(o.OutDir, "training_log.json"), JsonSerializer.Serialize(new { o.Mode, Options = Describe(o), result.FinalRank, result.UpdateSteps, result.FinalEval, result.EvalBeforeSqueeze, result.EvalAtStart, result.Seconds, result.Log }, LogJson));
