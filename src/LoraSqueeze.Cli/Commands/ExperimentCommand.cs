@@ -51,11 +51,22 @@ public static class ExperimentCommand
             var png = Path.ChangeExtension(docsPath, ".png");
             ExperimentPlot.Write(result, png);
             File.WriteAllText(Path.ChangeExtension(docsPath, ".json"), JsonSerializer.Serialize(result, CliJson.Options));
-            File.WriteAllText(docsPath, Markdown(result, Path.GetFileName(png), CommandLine(parse.Tokens.Select(t => t.Value))));
+            File.WriteAllText(docsPath, Markdown(result, Path.GetFileName(png), CommandLine(parse.Tokens.Select(t => t.Value))) + KeptDiscussion(docsPath));
             Console.WriteLine($"results → {docsPath}, {png} ({result.Seconds / 60:F1} min)");
             return 0;
         }));
         root.Subcommands.Add(cmd);
+    }
+
+    /// <summary>The marker under which docs/experiments.md's hand-written discussion lives; a re-run keeps it.</summary>
+    public const string DiscussionMarker = "<!-- discussion (hand-written; kept when the experiment is re-run) -->";
+
+    private static string KeptDiscussion(string docsPath)
+    {
+        if (!File.Exists(docsPath)) return DiscussionMarker + "\n";
+        var text = File.ReadAllText(docsPath);
+        int at = text.IndexOf(DiscussionMarker, StringComparison.Ordinal);
+        return at < 0 ? DiscussionMarker + "\n" : text[at..];
     }
 
     private static string CommandLine(IEnumerable<string> args) => "./lorasqueeze experiment " + string.Join(' ', args);
