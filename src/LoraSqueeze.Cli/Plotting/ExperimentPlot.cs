@@ -11,8 +11,8 @@ public static class ExperimentPlot
         var tasks = result.Options.Tasks.Append("mean").ToList();
         var multi = new Multiplot();
         multi.AddPlots(tasks.Count);
-        string[] methods = [ExperimentRunner.Direct, ExperimentRunner.Post, ExperimentRunner.Cont, ExperimentRunner.In];
-        Color[] colors = [Colors.Black, Colors.OrangeRed, Colors.DodgerBlue, Colors.ForestGreen];
+        string[] methods = [ExperimentRunner.Direct, ExperimentRunner.DirectTuned, ExperimentRunner.Post, ExperimentRunner.Cont, ExperimentRunner.In];
+        Color[] colors = [Colors.Black, Colors.Gray, Colors.OrangeRed, Colors.DodgerBlue, Colors.ForestGreen];
         var ranks = result.Options.TargetRanks.ToArray();
         for (int t = 0; t < tasks.Count; t++)
         {
