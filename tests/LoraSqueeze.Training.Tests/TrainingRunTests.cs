@@ -160,3 +160,32 @@ public class DemoSampleTests(TinyFixture fx)
         Assert.NotEqual(samples[0].BaseText, samples[0].AdapterText); // same seed, different weights
     }
 }
+
+[Collection("torch")]
+public class ExperimentRunnerTests(TinyFixture fx)
+{
+    [Fact]
+    public void Experiment_runs_every_method_with_the_stated_budgets()
+    {
+        var corpora = Path.Combine(fx.Root, "corpora-" + Guid.NewGuid().ToString("N")[..6]);
+        Directory.CreateDirectory(Path.Combine(corpora, "toy"));
+        File.Copy(fx.DataPath, Path.Combine(corpora, "toy", "train.jsonl"));
+        File.Copy(fx.EvalPath, Path.Combine(corpora, "toy", "eval.jsonl"));
+        var o = new ExperimentOptions
+        {
+            ModelDir = fx.ModelDir, CorporaDir = corpora, WorkDir = Path.Combine(corpora, "work"), Tasks = ["toy"], TargetRanks = [1, 2],
+            SourceRank = 8, Steps = 6, RecoverSteps = 2, InSqueezeStages = 3, BatchSize = 2, SeqLen = 16, MaxEvalRows = 4, Seeds = [1, 2],
+            DirectLrSweep = [1e-2],
+        };
+        var r = ExperimentRunner.Run(o, _ => { });
+        Assert.Equal(2 * 2 * 5, r.Cells.Count); // seeds × ranks × (direct, direct-tuned, post, cont, in)
+        Assert.All(r.Cells.Where(c => c.Method == ExperimentRunner.Cont), c => Assert.Equal(8, c.UpdateSteps));
+        Assert.All(r.Cells.Where(c => c.Method != ExperimentRunner.Cont), c => Assert.Equal(6, c.UpdateSteps));
+        Assert.All(r.Cells, c => Assert.True(double.IsFinite(c.Perplexity)));
+        foreach (var g in r.Cells.GroupBy(c => (c.Seed, c.TargetRank)))
+        {
+            var direct = g.Single(c => c.Method == ExperimentRunner.Direct).Perplexity;
+            Assert.True(g.Single(c => c.Method == ExperimentRunner.DirectTuned).Perplexity <= direct); // the sweep includes the default lr
+        }
+    }
+}
