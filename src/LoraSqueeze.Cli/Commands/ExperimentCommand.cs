@@ -33,12 +33,20 @@ public static class ExperimentCommand
         var seqLen = new Option<int>("--seq-len") { DefaultValueFactory = _ => d.SeqLen };
         var seeds = new Option<int[]>("--seeds") { Description = "Seeds; every run is repeated per seed.", DefaultValueFactory = _ => [.. d.Seeds], AllowMultipleArgumentsPerToken = true };
         var threads = new Option<int>("--threads") { Description = "Torch intra-op threads (0: libtorch's default; 1 helps on a shared, oversubscribed machine).", DefaultValueFactory = _ => 0 };
+        var replot = new Option<string?>("--replot") { Description = "Only redraw the PNG from a saved results JSON (docs/experiments.json)." };
         var cmd = new Command("experiment", "Run the LoRA-Squeeze miniature (direct vs Post/Cont/In-Squeeze at ranks 1–8 from rank 64).")
         {
-            model, corpora, work, docs, tasks, ranks, source, steps, recover, lr, directLrs, batch, seqLen, seeds, threads,
+            model, corpora, work, docs, tasks, ranks, source, steps, recover, lr, directLrs, batch, seqLen, seeds, threads, replot,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
+            if (parse.GetValue(replot) is { } saved)
+            {
+                var old = JsonSerializer.Deserialize<ExperimentResult>(File.ReadAllText(saved), CliJson.Options)
+                    ?? throw new InvalidDataException($"{saved}: empty");
+                ExperimentPlot.Write(old, Path.ChangeExtension(saved, ".png"));
+                return 0;
+            }
             TorchRuntime.EnsureInitialized(parse.GetValue(threads));
             var o = new ExperimentOptions
             {
@@ -89,7 +97,8 @@ public static class ExperimentCommand
         return x.Mean == best ? $"**{text}**" : text;
     }
 
-    private static string CommandLine(IEnumerable<string> args) => "./lorasqueeze experiment " + string.Join(' ', args);
+    // The parse result's tokens start with the verb itself.
+    private static string CommandLine(IEnumerable<string> tokens) => "./lorasqueeze " + string.Join(' ', tokens);
 
     /// <summary>The generated part of docs/experiments.md (tables and settings); the discussion is written by hand below a marker.</summary>
     public static string Markdown(ExperimentResult r, string pngName, string command)

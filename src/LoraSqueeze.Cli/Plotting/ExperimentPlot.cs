@@ -11,6 +11,7 @@ public static class ExperimentPlot
         var tasks = result.Options.Tasks.Append("mean").ToList();
         var multi = new Multiplot();
         multi.AddPlots(tasks.Count);
+        multi.Layout = new ScottPlot.MultiplotLayouts.Columns(); // panels side by side
         string[] methods = [ExperimentRunner.Direct, ExperimentRunner.DirectTuned, ExperimentRunner.Post, ExperimentRunner.Cont, ExperimentRunner.In];
         Color[] colors = [Colors.Black, Colors.Gray, Colors.OrangeRed, Colors.DodgerBlue, Colors.ForestGreen];
         var ranks = result.Options.TargetRanks.ToArray();
@@ -36,7 +37,9 @@ public static class ExperimentPlot
             plot.XLabel("target rank");
             plot.YLabel("held-out perplexity");
             plot.Axes.Bottom.SetTicks(ranks.Select(r => Math.Log2(r)).ToArray(), ranks.Select(r => r.ToString()).ToArray());
-            if (t == 0) plot.ShowLegend();
+            // One legend (first panel), in the upper right where the curves, falling with rank, leave room.
+            plot.Legend.IsVisible = t == 0;
+            plot.Legend.Alignment = Alignment.UpperRight;
         }
         multi.SavePng(pngPath, 420 * tasks.Count, 420);
     }
