@@ -11,11 +11,15 @@ public static class CliApp
         var root = new RootCommand(
             "LoraSqueeze: a multi-adapter LLM server that squeezes every LoRA adapter to one uniform rank.");
         VersionCommand.Attach(root);
+        ClientCommand.Attach(root);
+        ServeCommand.Attach(root);
+        PlanCommand.Attach(root);
         SqueezeCommand.Attach(root);
         InspectCommand.Attach(root);
         ExtractCommand.Attach(root);
         BenchCommand.Attach(root);
         TokenizeCommand.Attach(root);
+        GenerateCommand.Attach(root);
         CorpusCommand.Attach(root);
         TrainCommand.Attach(root);
         PretrainCommand.Attach(root);

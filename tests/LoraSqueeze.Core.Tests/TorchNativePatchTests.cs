@@ -85,6 +85,41 @@ public class TorchNativePatchTests
         }
     }
 
+    [Fact]
+    public void PublishedAppIsPatchedAndLoadsTorch()
+    {
+        // `dotnet publish` must apply the same fix as `dotnet build` (AfterTargets="Publish").
+        if (!OperatingSystem.IsLinux()) return;
+        var repo = RepoRoot();
+        var outDir = Directory.CreateTempSubdirectory("publish-").FullName;
+        try
+        {
+            var project = Path.Combine(repo, "src", "LoraSqueeze.Cli", "LoraSqueeze.Cli.csproj");
+            Run("dotnet", "publish", project, "-c", "Debug", "--no-build", "-o", outDir, "-nologo", "-v:q");
+            var published = Path.Combine(outDir, "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+            var flags = ElfVersionNeeds.FlagsOf(File.ReadAllBytes(published), Version);
+            Assert.Equal(!HostHasVersion(), (flags!.Value & ElfVersionNeeds.VerFlgWeak) != 0);
+            var version = Run("dotnet", Path.Combine(outDir, "lorasqueeze.dll"), "--version");
+            Assert.Contains("backend cpu", version);
+        }
+        finally
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+    }
+
+    private static string Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)} failed: {output} {stderr.Result}");
+        return output;
+    }
+
     private static void RunMsbuild(string proj)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };

@@ -61,4 +61,47 @@ public class SamplerTests
         Assert.Equal(ra, Enumerable.Range(0, 50).Select(_ => b.Next(Logits).Token).ToArray());
         Assert.NotEqual(ra, Enumerable.Range(0, 50).Select(_ => c.Next(Logits).Token).ToArray());
     }
+
+    private static double[] Frequencies(float temperature, int draws)
+    {
+        var counts = new double[Logits.Length];
+        var s = new TokenSampler(new SamplingParams(Temperature: temperature, Seed: 17), []);
+        for (int i = 0; i < draws; i++) counts[s.Next(Logits).Token]++;
+        return [.. counts.Select(c => c / draws)];
+    }
+
+    private static double[] SoftmaxOver(float temperature)
+    {
+        var e = Logits.Select(l => Math.Exp(l / temperature)).ToArray();
+        return [.. e.Select(x => x / e.Sum())];
+    }
+
+    private static double Entropy(double[] p) => -p.Where(x => x > 0).Sum(x => x * Math.Log(x));
+
+    [Theory]
+    [InlineData(0.5f)]
+    [InlineData(2.0f)]
+    public void FrequenciesFollowSoftmaxOfLogitsOverTemperature(float temperature)
+    {
+        // 20 000 draws: the standard error of each frequency is below 0.004, so 0.015 is a wide margin.
+        var observed = Frequencies(temperature, 20_000);
+        var expected = SoftmaxOver(temperature);
+        for (int i = 0; i < Logits.Length; i++) Assert.Equal(expected[i], observed[i], 0.015);
+    }
+
+    [Fact]
+    public void LowerTemperatureSharpensAndHigherFlattens()
+    {
+        var cold = Frequencies(0.5f, 20_000);
+        var neutral = Frequencies(1.0f, 20_000);
+        var hot = Frequencies(2.0f, 20_000);
+        Assert.True(Entropy(cold) < Entropy(neutral) && Entropy(neutral) < Entropy(hot),
+            $"entropies {Entropy(cold):F3}, {Entropy(neutral):F3}, {Entropy(hot):F3}");
+        // The arg-max (token 1) gains mass as the temperature falls; the least likely token (3) loses it.
+        Assert.True(cold[1] > neutral[1] && neutral[1] > hot[1]);
+        Assert.True(cold[3] < neutral[3] && neutral[3] < hot[3]);
+        // At 2.0 every token, even logit −1, is drawn; at 0.5 that one is all but gone (p ≈ 1e-4).
+        Assert.True(hot[3] > 0.02);
+        Assert.True(cold[3] < 0.002);
+    }
 }

@@ -30,13 +30,13 @@ public static class DecodeBenchCommand
         decode.Options.Add(quick);
         decode.Options.Add(device);
         decode.Options.Add(output);
-        decode.SetAction(parse =>
+        decode.SetAction(parse => CliErrors.Run(() =>
         {
             var report = Run(TorchRuntime.ResolveDevice(parse.GetValue(device)), parse.GetValue(quick), parse.GetValue(only) ?? "all");
             Console.WriteLine(report);
             if (parse.GetValue(output) is { } path) File.WriteAllText(path, report);
             return 0;
-        });
+        }));
         return decode;
     }
 

@@ -14,7 +14,7 @@ public static class InspectCommand
 {
     private static readonly int[] CandidateRanks = [1, 2, 4, 8, 16, 32, 64, 128];
 
-    public sealed record ModuleInfo(string Module, string Type, long Out, long In, int SourceRank, string Method, double[] SingularValues, Dictionary<int, double> RetainedEnergy);
+    public sealed record ModuleInfo(string Module, string Type, long Out, long In, int SourceRank, string Method, double[] SingularValues, double TotalEnergy, Dictionary<int, double> RetainedEnergy);
 
     public sealed record AdapterInfo(string Adapter, AdapterKind Kind, string PeftType, int ModuleCount, IReadOnlyList<ModuleInfo> Modules);
 
@@ -39,7 +39,7 @@ public static class InspectCommand
                 foreach (var m in info.Modules)
                     Console.WriteLine($"{m.Module,-52} {$"{m.Out}x{m.In}",-14} {m.SourceRank,5}  " + string.Join(" ", CandidateRanks.Select(r => $"{m.RetainedEnergy[r],6:F4}")));
             }
-            if (parse.GetValue(plot) is { } png) EnergyPlot.Write(info.Modules.Select(m => (m.Type, m.SingularValues)).ToList(), png);
+            if (parse.GetValue(plot) is { } png) EnergyPlot.Write(info.Adapter, info.Modules.Select(m => (m.Type, m.SingularValues, m.TotalEnergy)).ToList(), png);
             return 0;
         }));
         root.Subcommands.Add(cmd);
@@ -58,7 +58,7 @@ public static class InspectCommand
             {
                 var energy = CandidateRanks.ToDictionary(r => r, svd.RetainedEnergy);
                 var type = m.ModulePath[(m.ModulePath.LastIndexOf('.') + 1)..];
-                modules.Add(new ModuleInfo(m.ModulePath, type, m.OutFeatures, m.InFeatures, m.SourceRank, method, svd.Values().Take(cap).ToArray(), energy));
+                modules.Add(new ModuleInfo(m.ModulePath, type, m.OutFeatures, m.InFeatures, m.SourceRank, method, svd.Values().Take(cap).ToArray(), svd.TotalEnergy, energy));
             }
         }
         return new AdapterInfo(adapter.Name, adapter.Kind, adapter.Config.PeftType, modules.Count, modules);

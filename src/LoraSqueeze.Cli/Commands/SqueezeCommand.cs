@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using LoraSqueeze.Core.Adapters;
 using LoraSqueeze.Core.Squeeze;
+using LoraSqueeze.Core.Torch;
 using Spectre.Console;
 
 namespace LoraSqueeze.Cli.Commands;
@@ -33,8 +34,11 @@ public static class SqueezeCommand
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
+            // Modules run on all cores with one torch thread each (see ModuleParallel for why that is faster).
+            TorchRuntime.EnsureInitialized(threads: 1);
             var options = new SqueezeOptions
             {
+                Parallelism = Environment.ProcessorCount,
                 Method = parse.GetValue(method), Oversample = parse.GetValue(oversample), PowerIterations = parse.GetValue(power),
                 Seed = parse.GetValue(seed), Energy = parse.GetValue(energy), ParamBudget = parse.GetValue(budget),
             };
@@ -51,17 +55,7 @@ public static class SqueezeCommand
             {
                 var dirs = Directory.GetDirectories(src).Where(d => File.Exists(Path.Combine(d, AdapterConfig.FileName))).Order(StringComparer.Ordinal).ToList();
                 if (dirs.Count == 0) throw new AdapterFormatException($"{src}: neither an adapter folder nor a folder of adapter folders");
-                AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                    .Start(ctx =>
-                    {
-                        var task = ctx.AddTask("squeezing", maxValue: dirs.Count);
-                        foreach (var d in dirs)
-                        {
-                            task.Description = Markup.Escape(Path.GetFileName(d));
-                            reports.Add(SqueezeOne(d, Path.Combine(outDir, Path.GetFileName(d)), r, options, b, parse.GetValue(force)));
-                            task.Increment(1);
-                        }
-                    });
+                SqueezeFolder(dirs, outDir, r, options, b, parse.GetValue(force), reports);
             }
             else
             {
@@ -85,5 +79,51 @@ public static class SqueezeCommand
             PeftLoraWriter.Write(weights, outDir, cfg.BaseModelNameOrPath, cfg.TaskType, force);
         }
         return report;
+    }
+
+    /// <summary>
+    /// Squeezes every adapter into a hidden staging sibling of <paramref name="outDir"/> and renames it into place only
+    /// when all succeeded, so one bad adapter leaves nothing in <c>--out</c> (the same rule PeftLoraWriter keeps for a
+    /// single adapter). Progress goes through Spectre.Console, which falls back to plain output when stdout is redirected.
+    /// </summary>
+    private static void SqueezeFolder(List<string> dirs, string outDir, int rank, SqueezeOptions options, string? baseDir, bool force, List<SqueezeReport> reports)
+    {
+        var full = Path.GetFullPath(outDir);
+        if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any() && !force)
+            throw new IOException($"{outDir}: output folder exists and is not empty (pass --force to replace it)");
+        var parent = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(full)) ?? ".";
+        Directory.CreateDirectory(parent);
+        var staging = Path.Combine(parent, $".{Path.GetFileName(Path.TrimEndingDirectorySeparator(full))}.tmp-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(staging);
+        try
+        {
+            AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("squeezing", maxValue: dirs.Count);
+                    foreach (var d in dirs)
+                    {
+                        task.Description = Markup.Escape(Path.GetFileName(d));
+                        reports.Add(SqueezeOne(d, Path.Combine(staging, Path.GetFileName(d)), rank, options, baseDir, force: false));
+                        task.Increment(1);
+                    }
+                });
+            if (Directory.Exists(full))
+            {
+                var old = staging + ".old";
+                Directory.Move(full, old);
+                Directory.Move(staging, full);
+                Directory.Delete(old, recursive: true);
+            }
+            else
+            {
+                Directory.Move(staging, full);
+            }
+        }
+        catch
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            throw;
+        }
     }
 }

@@ -18,7 +18,7 @@ public static class TokenizeCommand
         var noSpecial = new Option<bool>("--no-special") { Description = "Do not add BOS/EOS from the post-processor." };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var command = new Command("tokenize", "Print the token ids and tokens of a text.") { model, text, noSpecial, json };
-        command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(text)!, !parse.GetValue(noSpecial), parse.GetValue(json)));
+        command.SetAction(parse => CliErrors.Run(() => Run(parse.GetValue(model)!, parse.GetValue(text)!, !parse.GetValue(noSpecial), parse.GetValue(json))));
         root.Subcommands.Add(command);
     }
 

@@ -56,8 +56,8 @@ public sealed class AdapterTensors : IDisposable
     /// <summary>Throws naming the tensor when <paramref name="t"/> holds NaN or ±Inf.</summary>
     public static void EnsureFinite(torch.Tensor t, string tensorName, string location, string module)
     {
+        if (t.numel() == 0 || FiniteScan.AllFinite(t) == true) return;
         using var scope = torch.NewDisposeScope();
-        if (t.numel() == 0) return;
         if (!torch.isfinite(t).all().item<bool>())
         {
             long nan = torch.isnan(t).sum().item<long>();

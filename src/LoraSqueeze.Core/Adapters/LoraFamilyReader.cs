@@ -53,7 +53,13 @@ internal static class LoraFamilyReader
             throw new AdapterFormatException($"module {module}: the config says rank {configRank} (r / rank_pattern) but lora_A.weight has {r} rows; the scaling α/r would be wrong");
         double alpha = c.AlphaFor(module);
         double scale = r == 0 ? 0 : c.UseRslora ? alpha / Math.Sqrt(r) : alpha / r;
-        if (kind != AdapterKind.Dora) return DeltaFactory.Lora(module, kind, a, b, scale);
+        if (kind != AdapterKind.Dora)
+        {
+            // Same ΔW as DeltaFactory.Lora (s·B·A), but the scale is folded into the B just read, in place, and both
+            // tensors are handed over: the read stays one pass over the file with no copy of the adapter.
+            b.mul_(scale);
+            return new FactoredDelta(module, kind, b.DetachFromDisposeScope(), a.DetachFromDisposeScope()); // P = s·B [out, r], Q = A [r, in]
+        }
 
         var magName = present.Contains("lora_magnitude_vector") ? "lora_magnitude_vector" : "lora_magnitude_vector.weight";
         var m = ctx.Tensors.Read($"{module}.{magName}", module).reshape(-1); // [out]

@@ -31,41 +31,56 @@ public static class AdapterSqueezer
             throw new ArgumentException("choose either an energy threshold or a parameter budget, not both");
         foreach (var m in adapter.Modules) CheckFits(m, targetRank);
         var clock = Stopwatch.StartNew();
-        var decomps = new List<(IModuleDelta Module, SpectralDecomposition Svd, string Method)>();
+        int n = adapter.Modules.Count;
+        var svds = new SpectralDecomposition?[n];
+        var methods = new string[n];
+        var modules = new LoraModule?[n];
         try
         {
-            int index = 0;
-            foreach (var m in adapter.Modules)
+            int done = 0;
+            var gate = new Lock();
+            ModuleParallel.For(n, options.Parallelism, i =>
             {
-                var (svd, method) = Decompose(m, targetRank, options);
-                decomps.Add((m, svd, method));
-                options.OnModule?.Invoke(m.ModulePath, ++index, adapter.Modules.Count);
-            }
-            var ranks = ChooseRanks(decomps.Select(d => (d.Svd, d.Module)).ToList(), targetRank, options);
-            var modules = new List<LoraModule>();
+                var m = adapter.Modules[i];
+                (svds[i], methods[i]) = Decompose(m, targetRank, options);
+                lock (gate) options.OnModule?.Invoke(m.ModulePath, ++done, n);
+            });
+            var ranks = ChooseRanks(Enumerable.Range(0, n).Select(i => (svds[i]!, adapter.Modules[i])).ToList(), targetRank, options);
+            ModuleParallel.For(n, options.Parallelism, i =>
+            {
+                var m = adapter.Modules[i];
+                modules[i] = BalancedSplit.ToModule(m.ModulePath, svds[i]!, ranks[i], m.OutFeatures, m.InFeatures);
+            });
             var reports = new List<ModuleSqueezeReport>();
-            for (int i = 0; i < decomps.Count; i++)
+            for (int i = 0; i < n; i++)
             {
-                var (m, svd, method) = decomps[i];
-                int r = ranks[i];
-                modules.Add(BalancedSplit.ToModule(m.ModulePath, svd, r, m.OutFeatures, m.InFeatures));
-                var values = svd.Values();
-                reports.Add(new ModuleSqueezeReport(m.ModulePath, m.Kind, m.SourceRank, m.OutFeatures, m.InFeatures, r, method,
-                    svd.RetainedEnergy(r), svd.RelativeError(r), values.Take(options.LeadingValues).ToArray()));
+                var (m, svd, r) = (adapter.Modules[i], svds[i]!, ranks[i]);
+                reports.Add(new ModuleSqueezeReport(m.ModulePath, m.Kind, m.SourceRank, m.OutFeatures, m.InFeatures, r, methods[i],
+                    svd.RetainedEnergy(r), svd.RelativeError(r), svd.Values().Take(options.LeadingValues).ToArray()));
             }
             bool uniform = options.Energy is null && options.ParamBudget is null;
-            var weights = new LoraWeights(adapter.Name, modules);
+            var weights = new LoraWeights(adapter.Name, modules.Select(m => m!).ToList());
             return (weights, SqueezeReport.From(adapter.Name, adapter.Kind, targetRank, uniform, clock.Elapsed.TotalSeconds, reports));
+        }
+        catch
+        {
+            foreach (var m in modules)
+            {
+                m?.A.Dispose();
+                m?.B.Dispose();
+            }
+            throw;
         }
         finally
         {
-            foreach (var d in decomps) d.Svd.Dispose();
+            foreach (var svd in svds) svd?.Dispose();
         }
     }
 
     /// <summary>
-    /// The spectrum of one module by the chosen method: exact factored (all values), randomized (leading
-    /// rank + oversample) or dense (all values). Returns the method's name for the report.
+    /// The spectrum of one module by the chosen method: exact factored (all values, Gram path), randomized (leading
+    /// rank + oversample) or dense (all values). Returns the method's name for the report. An exact result borrows the
+    /// module's factors, so dispose it before the module.
     /// </summary>
     public static (SpectralDecomposition Svd, string Method) Decompose(IModuleDelta module, int rank, SqueezeOptions options)
     {
@@ -74,7 +89,7 @@ public static class AdapterSqueezer
         return method switch
         {
             SqueezeMethod.Exact => module.Factors is { } f
-                ? (ExactFactoredSvd.Compute(f.P, f.Q), "exact")
+                ? (GramFactoredSvd.Compute(f.P, f.Q), "exact")
                 : throw new AdapterFormatException($"module {module.ModulePath}: {module.Kind} has no factored form, so --method exact cannot squeeze it; use auto or rsvd"),
             SqueezeMethod.Rsvd => (RandomizedSvd.Compute(module, rank, options.Oversample, options.PowerIterations, options.Seed), "rsvd"),
             SqueezeMethod.Dense => (DenseSvd.Compute(module), "dense"),

@@ -20,9 +20,9 @@ public static class BalancedSplit
         var a = torch.zeros(rank, inFeatures, dtype: torch.ScalarType.Float32);  // [r, in]
         if (kept > 0)
         {
-            var root = svd.S.narrow(0, 0, kept).clamp_min(0).sqrt();             // [kept]
-            b.narrow(1, 0, kept).copy_(svd.U.narrow(1, 0, kept).mul(root.unsqueeze(0)));
-            a.narrow(0, 0, kept).copy_(svd.Vh.narrow(0, 0, kept).mul(root.unsqueeze(1)));
+            var (bk, ak) = svd.BalancedFactors(kept);                          // [out, kept], [kept, in]
+            b.narrow(1, 0, kept).copy_(bk);
+            a.narrow(0, 0, kept).copy_(ak);
         }
         // LoraWeights owns its factors: detach them from every dispose scope.
         return new LoraModule(modulePath, a.DetachFromDisposeScope(), b.DetachFromDisposeScope());

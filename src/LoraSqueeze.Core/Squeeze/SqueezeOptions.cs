@@ -25,6 +25,13 @@ public sealed record SqueezeOptions
     /// <summary>Offline export only: total LoRA parameters Σ r_m·(out_m + in_m) to spend, greedily by σ² per parameter.</summary>
     public long? ParamBudget { get; init; }
 
-    /// <summary>Called after each module: (module path, index from 1, count).</summary>
+    /// <summary>
+    /// Modules decomposed at once on separate threads (1: in order on the calling thread). Pair values above 1 with one
+    /// torch intra-op thread (<c>TorchRuntime.EnsureInitialized(threads: 1)</c>) so the two kinds of threads do not
+    /// oversubscribe the cores; see <see cref="ModuleParallel"/>.
+    /// </summary>
+    public int Parallelism { get; init; } = 1;
+
+    /// <summary>Called after each module, from the thread that finished it, never twice at once: (module path, modules done, count).</summary>
     public Action<string, int, int>? OnModule { get; init; }
 }

@@ -1,0 +1,77 @@
+using System.CommandLine;
+using LoraSqueeze.Server.Hosting;
+using Microsoft.Extensions.Hosting;
+
+namespace LoraSqueeze.Cli.Commands;
+
+/// <summary>
+/// <c>lorasqueeze serve</c>: runs the gRPC server. With no model configured it serves the demo (trained assets under
+/// <c>models/demo/</c> when present, otherwise a generated tiny model and adapters). Flags override appsettings.json
+/// and <c>LORASQUEEZE_</c> environment variables.
+/// </summary>
+public static class ServeCommand
+{
+    public static void Attach(RootCommand root)
+    {
+        var model = new Option<string?>("--model") { Description = "Base model folder (Hugging Face layout). Default: the demo model." };
+        var adapters = new Option<string[]>("--adapters") { Description = "Adapter root folder (repeatable)." };
+        var port = new Option<int?>("--port") { Description = "gRPC port (default 50051)." };
+        var metricsPort = new Option<int?>("--metrics-port") { Description = "/metrics port (default 9090)." };
+        var targetRank = new Option<int?>("--target-rank") { Description = "Rank every adapter is squeezed to." };
+        var slots = new Option<int?>("--slots") { Description = "Device adapter slots." };
+        var hostCache = new Option<string?>("--host-cache") { Description = "Host cache budget, e.g. 512MiB." };
+        var maxBatch = new Option<int?>("--max-batch") { Description = "Sequences per decode step." };
+        var queue = new Option<int?>("--queue") { Description = "Waiting requests before RESOURCE_EXHAUSTED." };
+        var adminToken = new Option<string?>("--admin-token") { Description = "Bearer token for Adapters.Load/Unload." };
+        var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N." };
+        var cmd = new Command("serve", "Run the gRPC inference server (the demo model when no --model is given).")
+        {
+            model, adapters, port, metricsPort, targetRank, slots, hostCache, maxBatch, queue, adminToken, device,
+        };
+        // Everything, flag parsing included (--host-cache abc), runs inside CliErrors: one line on stderr, no trace.
+        cmd.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        {
+            var options = ServerConfiguration.Load(overrides: o =>
+            {
+                if (parse.GetValue(model) is { } m) o.ModelPath = m;
+                if (parse.GetValue(adapters) is { Length: > 0 } roots) o.AdapterRoots = [.. roots];
+                if (parse.GetValue(port) is { } p) o.Port = p;
+                if (parse.GetValue(metricsPort) is { } mp) o.MetricsPort = mp;
+                if (parse.GetValue(targetRank) is { } r) o.TargetRank = r;
+                if (parse.GetValue(slots) is { } s) o.Slots = s;
+                if (parse.GetValue(hostCache) is { } h) o.HostCacheBytes = ByteSize.Parse(h);
+                if (parse.GetValue(maxBatch) is { } b) o.MaxBatch = b;
+                if (parse.GetValue(queue) is { } q) o.QueueLength = q;
+                if (parse.GetValue(adminToken) is { } t) o.AdminToken = t;
+                if (parse.GetValue(device) is { } d) o.Device = d;
+            });
+            if (string.IsNullOrWhiteSpace(options.ModelPath)) UseDemo(options);
+            try
+            {
+                options.Validate();
+                var app = LoraSqueezeServer.Build(options, ServerBackends.ForModel(options));
+                await app.StartAsync(ct);
+                // Ctrl+C cancels ct (System.CommandLine) or stops the host (console lifetime); either ends the wait.
+                await app.WaitForShutdownAsync(ct);
+                await app.StopAsync(CancellationToken.None);
+                return 0;
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return 0;
+            }
+        }));
+        root.Subcommands.Add(cmd);
+    }
+
+    /// <summary>Trained demo assets in models/demo/ win; otherwise the generated tiny model next to the program.</summary>
+    private static void UseDemo(ServerOptions options)
+    {
+        var trained = Path.GetFullPath(Path.Combine("models", "demo"));
+        DemoAssetPaths demo = File.Exists(Path.Combine(trained, "model", "config.json"))
+            ? new DemoAssetPaths(Path.Combine(trained, "model"), Path.Combine(trained, "adapters"), [])
+            : DemoAssets.Ensure(Path.Combine(AppContext.BaseDirectory, "demo"));
+        options.ModelPath = demo.ModelDir;
+        if (options.AdapterRoots.Count == 0) options.AdapterRoots = [demo.AdapterRoot];
+    }
+}

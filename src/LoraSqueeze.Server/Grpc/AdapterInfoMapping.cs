@@ -1,0 +1,44 @@
+using Google.Protobuf.WellKnownTypes;
+using LoraSqueeze.Protos.V1;
+using LoraSqueeze.Server.Adapters;
+
+namespace LoraSqueeze.Server.Grpc;
+
+/// <summary>Adapter state to its proto message.</summary>
+internal static class AdapterInfoMapping
+{
+    public static AdapterInfo ToProto(this AdapterSnapshot s)
+    {
+        var info = new AdapterInfo
+        {
+            AdapterId = s.Id,
+            Tier = s.Tier switch
+            {
+                AdapterTier.Device => Tier.Device,
+                AdapterTier.Host => Tier.Host,
+                _ => Tier.Disk,
+            },
+            Pinned = s.Pinned,
+            ActiveRequests = s.ActiveRequests,
+            Hits = s.Hits,
+            Bytes = s.Bytes,
+            Source = s.Source,
+            Slot = s.Slot,
+        };
+        if (s.LastUsed is { } last) info.LastUsed = Timestamp.FromDateTimeOffset(last);
+        if (s.Info is { } load)
+        {
+            info.Squeeze = new SqueezeInfo
+            {
+                SourceKind = load.SourceKind,
+                TargetRank = load.TargetRank,
+                RetainedEnergy = load.RetainedEnergy,
+                RelativeError = load.RelativeError,
+                LoadSeconds = load.LoadTime.TotalSeconds,
+                SqueezeSeconds = load.SqueezeTime.TotalSeconds,
+            };
+            info.Squeeze.SourceRanks.AddRange(load.SourceRanks);
+        }
+        return info;
+    }
+}

@@ -1,0 +1,43 @@
+using Grpc.Core;
+using LoraSqueeze.Protos.V1;
+using LoraSqueeze.Server.Adapters;
+
+namespace LoraSqueeze.Server.Grpc;
+
+/// <summary>Adapter lifecycle RPCs; Load and Unload need the admin token when one is configured.</summary>
+internal sealed class AdaptersService(AdapterStore store, AdminAuthorization admin) : Protos.V1.Adapters.AdaptersBase
+{
+    public override async Task<LoadAdapterResponse> Load(LoadAdapterRequest request, ServerCallContext context)
+    {
+        admin.Demand(context);
+        if (!AdapterPathResolver.IsValidId(request.AdapterId))
+            RpcErrors.InvalidArgument($"adapter id '{request.AdapterId}' must be letters, digits, '-', '_' or '.'");
+        var (adapter, already) = await store.LoadAsync(request.AdapterId, request.Source,
+            request.HasRank ? request.Rank : null, context.CancellationToken);
+        return new LoadAdapterResponse { Adapter = adapter.ToProto(), AlreadyLoaded = already };
+    }
+
+    public override async Task<UnloadAdapterResponse> Unload(UnloadAdapterRequest request, ServerCallContext context)
+    {
+        admin.Demand(context);
+        bool unloaded = await store.UnloadAsync(request.AdapterId, context.CancellationToken);
+        if (!unloaded && store.Get(request.AdapterId) is null)
+            RpcErrors.NotFound($"adapter '{request.AdapterId}' is not loaded and not found under the adapter roots");
+        return new UnloadAdapterResponse { Unloaded = unloaded };
+    }
+
+    public override Task<ListAdaptersResponse> List(ListAdaptersRequest request, ServerCallContext context)
+    {
+        var reply = new ListAdaptersResponse();
+        reply.Adapters.AddRange(store.List().Select(a => a.ToProto()));
+        return Task.FromResult(reply);
+    }
+
+    public override Task<AdapterInfo> Get(GetAdapterRequest request, ServerCallContext context)
+    {
+        var adapter = store.Get(request.AdapterId);
+        if (adapter is null)
+            RpcErrors.NotFound($"adapter '{request.AdapterId}' is not loaded and not found under the adapter roots");
+        return Task.FromResult(adapter.ToProto());
+    }
+}

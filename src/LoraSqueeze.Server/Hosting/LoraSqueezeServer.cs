@@ -1,0 +1,108 @@
+using System.Net;
+using Grpc.HealthCheck;
+using LoraSqueeze.Server.Adapters;
+using LoraSqueeze.Server.Engine;
+using LoraSqueeze.Server.Grpc;
+using LoraSqueeze.Server.Metrics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace LoraSqueeze.Server.Hosting;
+
+/// <summary>
+/// Composition root: Kestrel on two ports (gRPC over HTTP/2, /metrics over HTTP/1.1), the gRPC services with
+/// health and reflection, the engine and the adapter tiers.
+/// </summary>
+public static class LoraSqueezeServer
+{
+    public static WebApplication Build(ServerOptions options, ServerBackends backends, Action<ILoggingBuilder>? logging = null)
+    {
+        options.Validate();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = [],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        if (logging is not null) logging(builder.Logging);
+        // One line when ready (ServerLog.Ready) instead of the host's several start-up lines.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+        // "Hosting failed to start" logs the start-up exception with its stack trace; StartAsync rethrows that same
+        // exception to the caller (the CLI prints it as one error line), so the host's copy is dropped.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+
+        var endpoints = new ServerEndpoints();
+        var address = ParseAddress(options.BindAddress);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(address, options.Port, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                endpoints.GrpcSource = () => listen.IPEndPoint!;
+            });
+            kestrel.Listen(address, options.MetricsPort, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                endpoints.MetricsSource = () => listen.IPEndPoint!;
+            });
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(endpoints);
+        services.AddSingleton(backends.Codec);
+        services.AddSingleton(backends.Loader);
+        services.AddSingleton(new ServerMetrics(Prometheus.Metrics.NewCustomRegistry()));
+        services.AddSingleton(sp => new InferenceEngine(backends.CreateModel, options,
+            sp.GetRequiredService<ServerMetrics>(), sp.GetRequiredService<ILogger<InferenceEngine>>()));
+        services.AddSingleton(sp => new AdapterPathResolver(options.AdapterRoots));
+        services.AddSingleton<AdapterStore>();
+        services.AddSingleton<AdminAuthorization>();
+        services.AddHostedService<EngineHostedService>();
+        services.AddGrpc(grpc =>
+        {
+            grpc.Interceptors.Add<MetricsInterceptor>();
+            grpc.Interceptors.Add<ErrorMappingInterceptor>();
+        });
+        services.AddGrpcReflection();
+        services.AddGrpcHealthChecks()
+            .AddCheck<EngineHealthCheck>("engine");
+
+        var app = builder.Build();
+        app.MapGrpcService<InferenceService>();
+        app.MapGrpcService<AdaptersService>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        var registry = app.Services.GetRequiredService<ServerMetrics>().Registry;
+        app.MapGet("/metrics", async context =>
+        {
+            // Only on the metrics port, so scrapers and gRPC clients never share a listener.
+            if (context.Connection.LocalPort != endpoints.Metrics.Port)
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return;
+            }
+            context.Response.ContentType = PrometheusConstants.ExporterContentTypeValue.ToString();
+            await registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+        });
+
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoraSqueeze.Server");
+        app.Lifetime.ApplicationStarted.Register(() => ServerLog.Ready(log, options.ModelPath, options.Device,
+            endpoints.GrpcUri.ToString().TrimEnd('/'), endpoints.MetricsUri.GetLeftPart(UriPartial.Authority), options.TargetRank,
+            options.Slots, ByteSize.Format(options.HostCacheBytes), string.Join(", ", options.AdapterRoots)));
+        return app;
+    }
+
+    private static IPAddress ParseAddress(string text) =>
+        text is "localhost" or "" ? IPAddress.Loopback
+        : text is "*" or "any" ? IPAddress.Any
+        : IPAddress.Parse(text);
+}

@@ -1,0 +1,112 @@
+using System.Text.Json;
+using LoraSqueeze.Cli.Commands;
+using LoraSqueeze.Core.Squeeze;
+using LoraSqueeze.Model.Tokenization;
+using static LoraSqueeze.Cli.Tests.CliProcess;
+
+namespace LoraSqueeze.Cli.Tests;
+
+/// <summary>`plan --json` against the model's shapes and the squeeze engine, and `tokenize --json` against the tokenizer.</summary>
+public sealed class PlanAndTokenizeTests
+{
+    private static JsonElement Config()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(DemoFixture.Assets.ModelDir, "config.json")));
+        return doc.RootElement.Clone();
+    }
+
+    /// <summary>Σ over the seven projections of one layer of (in + out), from config.json's own numbers.</summary>
+    private static long InPlusOutPerLayer(JsonElement c)
+    {
+        long h = c.GetProperty("hidden_size").GetInt64();
+        long i = c.GetProperty("intermediate_size").GetInt64();
+        long heads = c.GetProperty("num_attention_heads").GetInt64();
+        long kvHeads = c.TryGetProperty("num_key_value_heads", out var kv) ? kv.GetInt64() : heads;
+        long headDim = c.TryGetProperty("head_dim", out var hd) && hd.ValueKind == JsonValueKind.Number ? hd.GetInt64() : h / heads;
+        long q = heads * headDim, k = kvHeads * headDim;
+        (long In, long Out)[] projections = [(h, q), (h, k), (h, k), (q, h), (h, i), (h, i), (i, h)]; // q k v o gate up down
+        return projections.Sum(p => p.In + p.Out);
+    }
+
+    [Fact]
+    public void Plan_json_numbers_follow_the_model_shapes()
+    {
+        const long budget = 3L << 20, hostBudget = 10L << 20;
+        var (code, stdout, stderr) = Run("plan", "--model", DemoFixture.Assets.ModelDir, "--rank", "8", "--budget", "3MiB",
+            "--host-budget", "10MiB", "--adapters", DemoFixture.Assets.AdapterRoot, "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var plan = doc.RootElement;
+        var config = Config();
+        long layers = config.GetProperty("num_hidden_layers").GetInt64();
+        long perRank = InPlusOutPerLayer(config) * layers;
+        Assert.Equal(perRank, plan.GetProperty("parametersPerRank").GetInt64());
+
+        var rows = plan.GetProperty("ranks").EnumerateArray().ToList();
+        Assert.Contains(rows, r => r.GetProperty("rank").GetInt32() == 8);
+        double previous = 0;
+        foreach (var row in rows)
+        {
+            int r = row.GetProperty("rank").GetInt32();
+            long bytes = r * perRank * 4; // float32 factors: r·(in+out) per projection per layer, 4 bytes each
+            Assert.Equal(bytes, row.GetProperty("deviceBytesPerAdapter").GetInt64());
+            Assert.Equal(bytes, row.GetProperty("hostBytesPerAdapter").GetInt64());
+            Assert.Equal(budget / bytes, row.GetProperty("deviceSlots").GetInt64());
+            Assert.Equal(hostBudget / bytes, row.GetProperty("hostAdapters").GetInt64());
+            // More rank never keeps less energy; rank ≥ 16 keeps all of every demo adapter (ranks 4, 8, 16).
+            double mean = row.GetProperty("meanRetainedEnergy").GetDouble();
+            Assert.True(mean >= previous - 1e-12, $"energy fell at rank {r}");
+            if (r >= 16) Assert.Equal(1.0, mean, 6);
+            previous = mean;
+        }
+        var adapters = plan.GetProperty("adapters").EnumerateArray()
+            .ToDictionary(a => a.GetProperty("adapter").GetString()!, a => a.GetProperty("retainedEnergyAtRank").GetDouble());
+        Assert.Equal(["demo-r16", "demo-r4", "demo-r8"], adapters.Keys.Order());
+        Assert.Equal(1.0, adapters["demo-r4"], 6);
+        Assert.Equal(1.0, adapters["demo-r8"], 6);
+        Assert.InRange(adapters["demo-r16"], 0.01, 0.999);
+    }
+
+    [Fact]
+    public void Plan_energies_equal_a_squeeze_at_every_rank()
+    {
+        // plan decomposes each adapter once; the numbers must be what squeezing to each rank reports.
+        var plan = PlanCommand.Build(DemoFixture.Assets.ModelDir, 8, 1L << 20, null, [DemoFixture.Assets.AdapterRoot], "float32");
+        var dirs = Directory.GetDirectories(DemoFixture.Assets.AdapterRoot).Order(StringComparer.Ordinal).ToList();
+        foreach (var row in plan.Ranks)
+        {
+            var reports = dirs.Select(d =>
+            {
+                var (weights, report) = AdapterSqueezer.LoadAndSqueeze(d, row.Rank, new SqueezeOptions(), DemoFixture.Assets.ModelDir);
+                weights.Dispose();
+                return report;
+            }).ToList();
+            Assert.Equal(reports.Average(x => x.MeanRetainedEnergy), row.MeanRetainedEnergy!.Value, 9);
+            Assert.Equal(reports.Min(x => x.MinRetainedEnergy), row.MinRetainedEnergy!.Value, 9);
+            if (row.Rank == plan.Rank)
+            {
+                Assert.Equal(reports.Select(x => x.MeanRetainedEnergy), plan.Adapters.Select(a => a.RetainedEnergyAtRank),
+                    (a, b) => Math.Abs(a - b) < 1e-9);
+                Assert.Equal(reports.Select(x => string.Join(',', x.Modules.Select(m => m.SourceRank).Distinct().Order())),
+                    plan.Adapters.Select(a => string.Join(',', a.SourceRanks)));
+            }
+        }
+    }
+
+    [Fact]
+    public void Tokenize_json_matches_the_tokenizer()
+    {
+        const string text = "hello world, the cat sat";
+        var (code, stdout, stderr) = Run("tokenize", "--model", DemoFixture.Assets.ModelDir, "--text", text, "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var root = doc.RootElement;
+        var tokenizer = TokenizerLoader.FromDirectory(DemoFixture.Assets.ModelDir);
+        var expected = tokenizer.Encode(text, addSpecialTokens: true);
+        var ids = root.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        Assert.Equal(expected, ids);
+        Assert.Equal(ids.Length, root.GetProperty("count").GetInt32());
+        Assert.Equal(ids.Select(tokenizer.IdToToken), root.GetProperty("tokens").EnumerateArray().Select(e => e.GetString()));
+        Assert.Contains(text, root.GetProperty("decoded").GetString());
+    }
+}

@@ -1,0 +1,97 @@
+using System.Reflection;
+using System.Text.Json;
+using LoraSqueeze.Core.Torch;
+using LoraSqueeze.Server.Hosting;
+using TorchSharp;
+
+namespace LoraSqueeze.Server.Tests;
+
+/// <summary>Where options come from (appsettings.json &lt; LORASQUEEZE_ environment &lt; flags) and the shipped defaults.</summary>
+public sealed class ConfigurationTests
+{
+    [Fact]
+    public void Appsettings_then_environment_then_flags()
+    {
+        var dir = Directory.CreateTempSubdirectory("lsq-config-").FullName;
+        File.WriteAllText(Path.Combine(dir, "appsettings.json"),
+            """{ "Server": { "Port": 1111, "TargetRank": 4, "Slots": 2, "MaxBatch": 3, "AdapterRoots": [ "/from-json" ] } }""");
+        // Keys no other test reads, and removed again: environment variables are process-wide.
+        Environment.SetEnvironmentVariable("LORASQUEEZE_SERVER__TARGETRANK", "6");
+        Environment.SetEnvironmentVariable("LORASQUEEZE_SERVER__SLOTS", "5");
+        Environment.SetEnvironmentVariable("LORASQUEEZE_SERVER__QUEUELENGTH", "9");
+        try
+        {
+            var options = ServerConfiguration.Load(dir, o => o.Slots = 7);
+
+            Assert.Equal(1111, options.Port);             // appsettings.json only
+            Assert.Equal(3, options.MaxBatch);            // appsettings.json only
+            Assert.Equal(["/from-json"], options.AdapterRoots);
+            Assert.Equal(6, options.TargetRank);          // environment over appsettings.json
+            Assert.Equal(9, options.QueueLength);         // environment over the default
+            Assert.Equal(7, options.Slots);               // flag over environment and appsettings.json
+            Assert.Equal(new ServerOptions().MetricsPort, options.MetricsPort); // nowhere: the default
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("LORASQUEEZE_SERVER__TARGETRANK", null);
+            Environment.SetEnvironmentVariable("LORASQUEEZE_SERVER__SLOTS", null);
+            Environment.SetEnvironmentVariable("LORASQUEEZE_SERVER__QUEUELENGTH", null);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void The_shipped_appsettings_lists_every_option_at_its_default()
+    {
+        // Copied next to every program that references the server, this test's own output folder included.
+        var path = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
+        Assert.True(File.Exists(path), $"{path} was not copied to the output");
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        var keys = doc.RootElement.GetProperty(ServerOptions.SectionName).EnumerateObject().Select(p => p.Name).Order().ToList();
+        var properties = typeof(ServerOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite).Select(p => p.Name).Order().ToList();
+        Assert.Equal(properties, keys);
+
+        var shipped = ServerConfiguration.Load(AppContext.BaseDirectory);
+        var defaults = new ServerOptions();
+        foreach (var p in typeof(ServerOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
+        {
+            var (a, b) = (p.GetValue(defaults), p.GetValue(shipped));
+            if (a is List<string> la && b is List<string> lb) Assert.Equal(la, lb);
+            else Assert.Equal(a, b);
+        }
+    }
+
+    [Fact]
+    public void Torch_threads_apply_on_the_engine_thread_even_after_torch_has_started()
+    {
+        // Torch already running in this process, as after `serve` generated its demo assets.
+        TorchRuntime.EnsureInitialized();
+        int wanted = torch.get_num_threads() + 1;
+        var options = new ServerOptions
+        {
+            ModelPath = DemoFixture.Assets.ModelDir, TargetRank = DemoAssets.TargetRank, Slots = 1, MaxBatch = 1,
+            MaxPromptTokens = 16, MaxTokens = 4, TorchThreads = wanted,
+        };
+        int seen = 0;
+        Exception? failure = null;
+        // A fresh thread, as the engine's: the model loads there and its steps run there.
+        var engineLike = new Thread(() =>
+        {
+            try
+            {
+                using var model = CausalLmGenerationModel.Load(options, null);
+                seen = torch.get_num_threads();
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+            }
+        });
+        engineLike.Start();
+        engineLike.Join();
+
+        Assert.Null(failure);
+        Assert.Equal(wanted, seen);
+    }
+}

@@ -1,0 +1,72 @@
+using Grpc.Health.V1;
+using Grpc.Reflection.V1Alpha;
+using static LoraSqueeze.Server.Tests.InferenceTests;
+
+namespace LoraSqueeze.Server.Tests;
+
+/// <summary>/metrics after traffic, grpc.health.v1 and server reflection, as stock tools use them.</summary>
+public sealed class ObservabilityTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task Metrics_are_present_after_traffic()
+    {
+        await _server.Inference.GenerateAsync(Request("metrics", "demo-r8", maxTokens: 5));
+        using var stream = _server.Inference.GenerateStream(Request("metrics", maxTokens: 5));
+        while (await stream.ResponseStream.MoveNext(CancellationToken.None)) { }
+
+        var text = await MetricsText.ReadAsync(_server);
+        Assert.Equal(1, MetricsText.Value(text, "lorasqueeze_requests_total", ("method", "Inference/Generate"), ("status", "OK")));
+        Assert.Equal(1, MetricsText.Value(text, "lorasqueeze_requests_total", ("method", "Inference/GenerateStream"), ("status", "OK")));
+        Assert.Equal(2, MetricsText.Value(text, "lorasqueeze_time_to_first_token_seconds_count"));
+        Assert.True(MetricsText.Value(text, "lorasqueeze_request_duration_seconds_count", ("method", "Inference/Generate")) >= 1);
+        Assert.True(MetricsText.Value(text, "lorasqueeze_generated_tokens_total") >= 2);
+        Assert.True(MetricsText.Value(text, "lorasqueeze_batch_size_count") >= 2);
+        Assert.Equal(1, MetricsText.Value(text, "lorasqueeze_adapter_loads_total", ("result", "ok")));
+        Assert.Equal(1, MetricsText.Value(text, "lorasqueeze_adapter_hits_total", ("tier", "disk")));
+        Assert.Equal(1, MetricsText.Value(text, "lorasqueeze_squeeze_duration_seconds_count"));
+        Assert.Equal(1, MetricsText.Value(text, "lorasqueeze_adapter_retained_energy_count"));
+        Assert.Equal(1, MetricsText.Value(text, "lorasqueeze_adapter_slots_used"));
+        Assert.Equal(_server.Options.Slots, MetricsText.Value(text, "lorasqueeze_adapter_slots_total"));
+        Assert.True(MetricsText.Value(text, "lorasqueeze_adapter_bytes", ("tier", "host")) > 0);
+        Assert.True(MetricsText.Value(text, "lorasqueeze_adapter_bytes", ("tier", "device")) > 0);
+        Assert.Contains("lorasqueeze_queue_depth", text);
+        Assert.DoesNotContain("demo-r8", text); // no adapter-id labels
+    }
+
+    [Fact]
+    public async Task Metrics_are_only_on_the_metrics_port()
+    {
+        using var http = new HttpClient();
+        var onGrpcPort = new UriBuilder(_server.Endpoints.MetricsUri) { Port = _server.Endpoints.Grpc.Port }.Uri;
+        // The gRPC port speaks HTTP/2 only; an HTTP/1.1 scrape there gets nothing.
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.GetStringAsync(onGrpcPort));
+    }
+
+    [Fact]
+    public async Task Health_reports_serving()
+    {
+        var health = new Health.HealthClient(_server.Channel);
+        var reply = await health.CheckAsync(new HealthCheckRequest());
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
+    }
+
+    [Fact]
+    public async Task Reflection_lists_the_services()
+    {
+        var reflection = new ServerReflection.ServerReflectionClient(_server.Channel);
+        using var call = reflection.ServerReflectionInfo();
+        await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" });
+        await call.RequestStream.CompleteAsync();
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        var names = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
+        Assert.Contains("lorasqueeze.v1.Inference", names);
+        Assert.Contains("lorasqueeze.v1.Adapters", names);
+        Assert.Contains("grpc.health.v1.Health", names);
+    }
+}

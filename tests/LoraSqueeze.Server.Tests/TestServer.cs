@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Net.Client;
+using LoraSqueeze.Protos.V1;
+using LoraSqueeze.Server.Engine;
+using LoraSqueeze.Server.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+
+namespace LoraSqueeze.Server.Tests;
+
+/// <summary>
+/// A real server in this process on loopback ports, serving the generated demo model (a tiny random model written by
+/// the model runtime's TinyModelFactory) and demo adapters. Each test server gets its own copy of the adapter root so
+/// tests may add broken or extra adapters.
+/// </summary>
+public sealed class TestServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private TestServer(WebApplication app, ServerOptions options, string adapterRoot)
+    {
+        _app = app;
+        Options = options;
+        AdapterRoot = adapterRoot;
+        Endpoints = (ServerEndpoints)app.Services.GetService(typeof(ServerEndpoints))!;
+        Channel = GrpcChannel.ForAddress(Endpoints.GrpcUri);
+        Inference = new Inference.InferenceClient(Channel);
+        Adapters = new Protos.V1.Adapters.AdaptersClient(Channel);
+    }
+
+    public ServerOptions Options { get; }
+    public string AdapterRoot { get; }
+    public ServerEndpoints Endpoints { get; }
+    public GrpcChannel Channel { get; }
+    public Inference.InferenceClient Inference { get; }
+    public Protos.V1.Adapters.AdaptersClient Adapters { get; }
+    public IServiceProvider Services => _app.Services;
+
+    /// <param name="configure">Changes to the test defaults.</param>
+    /// <param name="wrapModel">Wraps the real model the engine thread creates (to slow its steps or watch its batch).</param>
+    public static async Task<TestServer> StartAsync(Action<ServerOptions>? configure = null,
+        Func<IGenerationModel, IGenerationModel>? wrapModel = null)
+    {
+        var demo = DemoFixture.Assets;
+        var root = Path.Combine(Path.GetTempPath(), "lsq-srv-" + Guid.NewGuid().ToString("N")[..8]);
+        CopyDirectory(demo.AdapterRoot, root);
+        var options = new ServerOptions
+        {
+            ModelPath = demo.ModelDir,
+            TargetRank = DemoAssets.TargetRank,
+            Slots = 3,
+            HostCacheBytes = 64L << 20,
+            MaxBatch = 8,
+            QueueLength = 64,
+            MaxPromptTokens = 128,
+            MaxTokens = 64,
+            AdapterRoots = [root],
+            Port = 0,
+            MetricsPort = 0,
+            TorchThreads = 1,
+        };
+        configure?.Invoke(options);
+        var backends = ServerBackends.ForModel(options);
+        if (wrapModel is not null)
+        {
+            var create = backends.CreateModel;
+            backends = backends with { CreateModel = () => wrapModel(create()) };
+        }
+        var app = LoraSqueezeServer.Build(options, backends,
+            logging => logging.SetMinimumLevel(LogLevel.Warning));
+        await app.StartAsync();
+        return new TestServer(app, options, root);
+    }
+
+    /// <summary>A free loopback port (for tests that need to know it before binding).</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        try
+        {
+            Directory.Delete(AdapterRoot, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort: a temp folder left behind does not affect other tests.
+        }
+    }
+
+    internal static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        foreach (var dir in Directory.GetDirectories(from)) CopyDirectory(dir, Path.Combine(to, Path.GetFileName(dir)));
+    }
+}
+
+/// <summary>Demo assets written once per test run (model, tokenizer, adapters of ranks 4, 8 and 16).</summary>
+public static class DemoFixture
+{
+    private static readonly Lazy<DemoAssetPaths> s_assets = new(() =>
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "lsq-server-tests-demo-" + Environment.ProcessId);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort at exit.
+            }
+        };
+        return DemoAssets.Ensure(dir);
+    });
+
+    public static DemoAssetPaths Assets => s_assets.Value;
+}
