@@ -20,6 +20,11 @@ public static class CliApp
         BenchCommand.Attach(root);
         TokenizeCommand.Attach(root);
         GenerateCommand.Attach(root);
+        CorpusCommand.Attach(root);
+        TrainCommand.Attach(root);
+        PretrainCommand.Attach(root);
+        ExperimentCommand.Attach(root);
+        DemoCommand.Attach(root);
         return root;
     }
 }

@@ -29,8 +29,9 @@ public sealed class CausalLM : IDisposable
         Options = options;
         Device = device;
         ComputeDType = options.ComputeDType ?? (device.type == TorchSharp.DeviceType.CPU ? ScalarType.Float32 : StoredDType(config));
-        // Everything is created under inference mode, the mode every later write (load, install, cache) runs in.
-        using var mode = inference_mode();
+        // Everything is created under inference mode, the mode every later write (load, install, cache) runs in;
+        // a model built for training is not, so that autograd can save its weights for backward.
+        using IDisposable? mode = options.ForTraining ? null : inference_mode();
         EmbedTokens = empty([config.VocabSize, config.HiddenSize], dtype: ComputeDType, device: device);  // [vocab, hidden]
         Layers = Enumerable.Range(0, config.NumHiddenLayers)
             .Select(i => new DecoderLayer(i, config, options, ComputeDType, device)).ToList();
@@ -135,6 +136,25 @@ public sealed class CausalLM : IDisposable
         foreach (var layer in Layers) x = layer.Forward(x, batch, cache.Keys(layer.Index), cache.Values(layer.Index));
         var last = Norm.Forward(x.index_select(0, batch.LastRows));                          // [S, hidden], caller order
         return nn.functional.linear(last, LmHead).to_type(ScalarType.Float32);             // [S, vocab]
+    }
+
+    /// <summary>
+    /// The training forward: logits [B, T, vocab] (float32) for every position of <paramref name="inputIds"/> [B, T]
+    /// (int64, each row a sequence starting at position 0), causal attention, no KV cache and no adapter slots. Each
+    /// projection's output goes through <paramref name="hook"/> when given, which is where trainable adapters attach.
+    /// Autograd records through it: call it outside inference mode on a model loaded with
+    /// <see cref="ModelLoadOptions.ForTraining"/>.
+    /// </summary>
+    public Tensor ForwardSequence(Tensor inputIds, ProjectionHook? hook)
+    {
+        long b = inputIds.shape[0], t = inputIds.shape[1];
+        var positions = arange(t, dtype: ScalarType.Int64, device: Device);                    // [T]
+        var (cos, sin) = Rotary.Lookup(positions, (int)t - 1);                                 // [T, d] each
+        // The tables may have been built under inference mode by an earlier generation; a clone is a normal tensor.
+        (cos, sin) = (cos.clone(), sin.clone());
+        var x = EmbedTokens.index_select(0, inputIds.reshape(-1)).view(b, t, -1);             // [B·T, hidden] → [B, T, hidden]
+        foreach (var layer in Layers) x = layer.ForwardSequence(x, cos, sin, hook);
+        return nn.functional.linear(Norm.Forward(x), LmHead).to_type(ScalarType.Float32);     // [B, T, vocab]
     }
 
     private static ScalarType StoredDType(ModelConfig config) => config.TorchDtype switch

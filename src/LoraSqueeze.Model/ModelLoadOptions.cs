@@ -42,6 +42,13 @@ public sealed record ModelLoadOptions
     /// <summary>Compute dtype override; null = float32 on CPU, the stored dtype (config torch_dtype) on a GPU.</summary>
     public TorchSharp.torch.ScalarType? ComputeDType { get; init; }
 
+    /// <summary>
+    /// Build the model for training (<c>lorasqueeze train</c>/<c>pretrain</c>): weights are ordinary tensors made outside
+    /// inference mode, so autograd can record through them in <see cref="CausalLM.ForwardSequence"/> (PyTorch refuses to
+    /// save inference tensors for backward). Serving leaves this false.
+    /// </summary>
+    public bool ForTraining { get; init; }
+
     /// <summary>The rank every slot holds (r for uniform, the padded maximum otherwise).</summary>
     public int SlotRank => LoraLayout == LoraLayout.Padded ? PaddedMaxRank : AdapterRank;
 }

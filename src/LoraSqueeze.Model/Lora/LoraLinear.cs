@@ -57,6 +57,16 @@ public sealed class LoraLinear : IDisposable
         return y;
     }
 
+    /// <summary>
+    /// The training path: the base projection, then <paramref name="hook"/> (a trainable adapter) given this layer, its
+    /// input and the base output. x: [.., in] → [.., out]. Slots are not used.
+    /// </summary>
+    public Tensor ForwardTraining(Tensor x, ProjectionHook? hook)
+    {
+        var y = nn.functional.linear(x, Weight, Bias); // [.., out]
+        return hook is null ? y : hook(this, x, y);
+    }
+
     /// <summary>Per distinct adapter: y[seg] += (x[seg]·Aₛᵀ)·Bₛᵀ. Reads each adapter's factors once per step.</summary>
     private void AddSegmented(Tensor x, Tensor y, LoraMapping mapping)
     {

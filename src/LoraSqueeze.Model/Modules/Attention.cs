@@ -70,6 +70,27 @@ public sealed class Attention : IDisposable
         return OProj.Forward(o, batch.Lora);                                                // [T, hidden]
     }
 
+    /// <summary>
+    /// The training path: x [B, T, hidden] → [B, T, hidden], every row a sequence from position 0, causal SDPA, no cache;
+    /// each projection's output goes through <paramref name="hook"/>. cos/sin: [T, head_dim].
+    /// </summary>
+    internal Tensor ForwardSequence(Tensor x, Tensor cos, Tensor sin, ProjectionHook? hook)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        var cosRows = cos.unsqueeze(0).expand(b, t, _headDim).reshape(b * t, _headDim);    // [T, d] → [B·T, d]
+        var sinRows = sin.unsqueeze(0).expand(b, t, _headDim).reshape(b * t, _headDim);
+        var q = QProj.ForwardTraining(x, hook).view(b * t, _heads, _headDim);               // [B, T, H·d] → [B·T, H, d]
+        var k = KProj.ForwardTraining(x, hook).view(b * t, _kvHeads, _headDim);             // [B·T, KvH, d]
+        var v = VProj.ForwardTraining(x, hook).view(b, t, _kvHeads, _headDim);              // [B, T, KvH, d]
+        q = RotaryEmbedding.Apply(q, cosRows, sinRows).view(b, t, _heads, _headDim).transpose(1, 2);    // [B, H, T, d]
+        k = RotaryEmbedding.Apply(k, cosRows, sinRows).view(b, t, _kvHeads, _headDim).transpose(1, 2);  // [B, KvH, T, d]
+        var kc = ExpandKv(k, (int)b, (int)t);                                               // [B, H, T, d]
+        var vc = ExpandKv(v.transpose(1, 2), (int)b, (int)t);                               // [B, H, T, d]
+        var o = nn.functional.scaled_dot_product_attention(q, kc, vc, is_casual: true);     // [B, H, T, d]
+        o = o.transpose(1, 2).reshape(b, t, (long)_heads * _headDim);                       // [B, T, H, d] → [B, T, H·d]
+        return OProj.ForwardTraining(o, hook);                                              // [B, T, hidden]
+    }
+
     /// <summary>GQA: repeat each KV head for its query group. [S, KvH, K, d] → [S, H, K, d].</summary>
     private Tensor ExpandKv(Tensor kv, int s, int kmax)
     {

@@ -1,4 +1,5 @@
 using LoraSqueeze.Model.Config;
+using LoraSqueeze.Model.Lora;
 using static TorchSharp.torch;
 
 namespace LoraSqueeze.Model.Modules;
@@ -27,6 +28,13 @@ public sealed class DecoderLayer : IDisposable
     {
         var h = x + SelfAttn.Forward(InputLayernorm.Forward(x), batch, keys, values);
         return h + Mlp.Forward(PostAttentionLayernorm.Forward(h), batch.Lora);
+    }
+
+    /// <summary>The training path: x [B, T, hidden] → [B, T, hidden], causal over each row, no cache.</summary>
+    internal Tensor ForwardSequence(Tensor x, Tensor cos, Tensor sin, ProjectionHook? hook)
+    {
+        var h = x + SelfAttn.ForwardSequence(InputLayernorm.Forward(x), cos, sin, hook);
+        return h + Mlp.ForwardSequence(PostAttentionLayernorm.Forward(h), hook);
     }
 
     public void Dispose()

@@ -30,6 +30,14 @@ public sealed class Mlp : IDisposable
         return DownProj.Forward(gate * up, mapping);                  // [T, hidden]
     }
 
+    /// <summary>The training path: x [.., hidden] → [.., hidden], each projection through <paramref name="hook"/>.</summary>
+    internal Tensor ForwardSequence(Tensor x, ProjectionHook? hook)
+    {
+        var gate = nn.functional.silu(GateProj.ForwardTraining(x, hook)); // [.., intermediate]
+        var up = UpProj.ForwardTraining(x, hook);                          // [.., intermediate]
+        return DownProj.ForwardTraining(gate * up, hook);                  // [.., hidden]
+    }
+
     public void Dispose()
     {
         foreach (var p in Projections) p.Dispose();
