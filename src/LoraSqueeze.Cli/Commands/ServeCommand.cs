@@ -73,10 +73,17 @@ public static class ServeCommand
         root.Subcommands.Add(cmd);
     }
 
-    /// <summary>Trained demo assets in models/demo/ win; otherwise the generated tiny model next to the program.</summary>
+    /// <summary>
+    /// Trained demo assets in models/demo/ win (under LORASQUEEZE_HOME, which the ./lorasqueeze script sets to the
+    /// checkout, so `serve` finds them from any working directory; then under the working directory); otherwise the
+    /// generated tiny model next to the program.
+    /// </summary>
     private static void UseDemo(ServerOptions options)
     {
-        var trained = Path.GetFullPath(Path.Combine("models", "demo"));
+        var home = Environment.GetEnvironmentVariable("LORASQUEEZE_HOME");
+        var candidates = new[] { home is { Length: > 0 } ? Path.Combine(home, "models", "demo") : null, Path.Combine("models", "demo") };
+        var trained = candidates.Where(c => c is not null).Select(c => Path.GetFullPath(c!))
+            .FirstOrDefault(c => File.Exists(Path.Combine(c, "model", "config.json"))) ?? Path.GetFullPath(Path.Combine("models", "demo"));
         DemoAssetPaths demo = File.Exists(Path.Combine(trained, "model", "config.json"))
             ? new DemoAssetPaths(Path.Combine(trained, "model"), Path.Combine(trained, "adapters"), [])
             : DemoAssets.Ensure(Path.Combine(AppContext.BaseDirectory, "demo"));
