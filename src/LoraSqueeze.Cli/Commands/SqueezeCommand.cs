@@ -28,9 +28,10 @@ public static class SqueezeCommand
         var energy = new Option<double?>("--energy") { Description = "Offline export: per-module rank keeping this energy fraction (non-uniform)." };
         var budget = new Option<long?>("--param-budget") { Description = "Offline export: total LoRA parameters to spend (non-uniform)." };
         var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder." };
+        var json = new Option<bool>("--json") { Description = "Print the squeeze report(s) as JSON on stdout (progress goes to stderr)." };
         var cmd = new Command("squeeze", "Squeeze LoRA-family adapters to one uniform-rank standard LoRA.")
         {
-            adapter, rank, output, baseDir, method, oversample, power, seed, report, energy, budget, force,
+            adapter, rank, output, baseDir, method, oversample, power, seed, report, energy, budget, force, json,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -55,16 +56,18 @@ public static class SqueezeCommand
             {
                 var dirs = Directory.GetDirectories(src).Where(d => File.Exists(Path.Combine(d, AdapterConfig.FileName))).Order(StringComparer.Ordinal).ToList();
                 if (dirs.Count == 0) throw new AdapterFormatException($"{src}: neither an adapter folder nor a folder of adapter folders");
-                SqueezeFolder(dirs, outDir, r, options, b, parse.GetValue(force), reports);
+                SqueezeFolder(dirs, outDir, r, options, b, parse.GetValue(force), reports, CliConsole.ForProgress(parse.GetValue(json)));
             }
             else
             {
                 throw new AdapterFormatException($"{src}: adapter folder not found");
             }
-            foreach (var rep in reports)
+            var reportJson = JsonSerializer.Serialize(reports.Count == 1 ? reports[0] : (object)reports, CliJson.Options);
+            if (parse.GetValue(json)) Console.WriteLine(reportJson);
+            else foreach (var rep in reports)
                 Console.WriteLine($"{rep.Adapter}: {rep.SourceKind}, {rep.ModuleCount} modules → rank {rep.TargetRank}{(rep.Uniform ? "" : " (non-uniform)")}, mean retained energy {rep.MeanRetainedEnergy:P2}, min {rep.MinRetainedEnergy:P2}, max rel. error {rep.MaxRelativeError:G3}, {rep.Seconds:F2} s");
             if (parse.GetValue(report) is { } file)
-                File.WriteAllText(file, JsonSerializer.Serialize(reports.Count == 1 ? reports[0] : (object)reports, CliJson.Options));
+                File.WriteAllText(file, reportJson);
             return 0;
         }));
         root.Subcommands.Add(cmd);
@@ -86,7 +89,7 @@ public static class SqueezeCommand
     /// when all succeeded, so one bad adapter leaves nothing in <c>--out</c> (the same rule PeftLoraWriter keeps for a
     /// single adapter). Progress goes through Spectre.Console, which falls back to plain output when stdout is redirected.
     /// </summary>
-    private static void SqueezeFolder(List<string> dirs, string outDir, int rank, SqueezeOptions options, string? baseDir, bool force, List<SqueezeReport> reports)
+    private static void SqueezeFolder(List<string> dirs, string outDir, int rank, SqueezeOptions options, string? baseDir, bool force, List<SqueezeReport> reports, IAnsiConsole console)
     {
         var full = Path.GetFullPath(outDir);
         if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any() && !force)
@@ -97,7 +100,7 @@ public static class SqueezeCommand
         Directory.CreateDirectory(staging);
         try
         {
-            AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            console.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask("squeezing", maxValue: dirs.Count);

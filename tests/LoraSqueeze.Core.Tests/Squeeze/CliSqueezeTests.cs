@@ -125,6 +125,22 @@ public sealed class CliSqueezeTests : IDisposable
     }
 
     [Fact]
+    public void SqueezeJsonPrintsTheReportOnStdout()
+    {
+        var (dir, _) = Lora("single", 4);
+        var outDir = Path.Combine(_fx.Root, "single-out");
+        var (code, stdout, stderr) = RunCli("squeeze", "--adapter", dir, "--rank", "2", "--out", outDir, "--json");
+        Assert.True(code == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        Assert.Equal("Lora", json.RootElement.GetProperty("sourceKind").GetString());
+        Assert.Equal(2, json.RootElement.GetProperty("targetRank").GetInt32());
+        Assert.Equal(6, json.RootElement.GetProperty("modules").GetArrayLength());
+        var energy = json.RootElement.GetProperty("meanRetainedEnergy").GetDouble();
+        Assert.InRange(energy, 0.0, 1.0);
+        Assert.True(energy < 1.0, "rank 4 → 2 must drop some energy");
+    }
+
+    [Fact]
     public void ExtractRecoversTheDifferenceOfTwoCheckpoints()
     {
         using var scope = torch.NewDisposeScope();
@@ -147,8 +163,13 @@ public sealed class CliSqueezeTests : IDisposable
         var baseDir = _fx.WriteModel("base", weights);
         var tunedDir = _fx.WriteModel("tuned", tuned);
         var outDir = Path.Combine(_fx.Root, "extracted");
-        var (code, _, stderr) = RunCli("extract", "--base", baseDir, "--tuned", tunedDir, "--rank", "3", "--out", outDir);
+        var (code, stdout, stderr) = RunCli("extract", "--base", baseDir, "--tuned", tunedDir, "--rank", "3", "--out", outDir, "--json");
         Assert.True(code == 0, stderr);
+        using (var report = JsonDocument.Parse(stdout))
+        {
+            Assert.Equal(3, report.RootElement.GetProperty("targetRank").GetInt32());
+            Assert.Equal(2, report.RootElement.GetProperty("moduleCount").GetInt32());
+        }
 
         using var w = PeftLoraReader.Read(outDir);
         Assert.Equal(["model.layers.0.mlp.up_proj", "model.layers.0.self_attn.q_proj"], w.Modules.Select(m => m.ModulePath));
