@@ -9,4 +9,15 @@ public static class CliConsole
         AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }));
 
     public static IAnsiConsole ForProgress(bool json) => json ? StdErr.Value : AnsiConsole.Console;
+
+    /// <summary>
+    /// For verbs whose progress is written by library code through <see cref="AnsiConsole"/>: with <c>--json</c>, sends
+    /// Spectre output and log lines to stderr so stdout holds only the JSON; returns the writer for log lines.
+    /// </summary>
+    public static TextWriter LogWriter(bool json)
+    {
+        if (!json) return Console.Out;
+        AnsiConsole.Console = StdErr.Value;
+        return Console.Error;
+    }
 }

@@ -34,9 +34,10 @@ public static class ExperimentCommand
         var seeds = new Option<int[]>("--seeds") { Description = "Seeds; every run is repeated per seed.", DefaultValueFactory = _ => [.. d.Seeds], AllowMultipleArgumentsPerToken = true };
         var threads = new Option<int>("--threads") { Description = "Torch intra-op threads (0: libtorch's default; 1 helps on a shared, oversubscribed machine).", DefaultValueFactory = _ => 0 };
         var replot = new Option<string?>("--replot") { Description = "Only redraw the PNG from a saved results JSON (docs/experiments.json)." };
+        var json = new Option<bool>("--json") { Description = "Also print the results as JSON on stdout (progress goes to stderr)." };
         var cmd = new Command("experiment", "Run the LoRA-Squeeze miniature (direct vs Post/Cont/In-Squeeze at ranks 1–8 from rank 64).")
         {
-            model, corpora, work, docs, tasks, ranks, source, steps, recover, lr, directLrs, batch, seqLen, seeds, threads, replot,
+            model, corpora, work, docs, tasks, ranks, source, steps, recover, lr, directLrs, batch, seqLen, seeds, threads, replot, json,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -57,14 +58,16 @@ public static class ExperimentCommand
             };
             foreach (var t in o.Tasks.Where(t => !File.Exists(Path.Combine(o.CorporaDir, t, "train.jsonl"))))
                 CorpusSplit.Write(CorpusCatalog.Get(t), o.CorporaDir);
-            var result = ExperimentRunner.Run(o, Console.WriteLine);
+            var log = CliConsole.LogWriter(parse.GetValue(json));
+            var result = ExperimentRunner.Run(o, log.WriteLine);
             var docsPath = parse.GetValue(docs)!;
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(docsPath))!);
             var png = Path.ChangeExtension(docsPath, ".png");
             ExperimentPlot.Write(result, png);
             File.WriteAllText(Path.ChangeExtension(docsPath, ".json"), JsonSerializer.Serialize(result, CliJson.Options));
             File.WriteAllText(docsPath, Markdown(result, Path.GetFileName(png), CommandLine(parse.Tokens.Select(t => t.Value))) + KeptDiscussion(docsPath));
-            Console.WriteLine($"results → {docsPath}, {png} ({result.Seconds / 60:F1} min)");
+            log.WriteLine($"results → {docsPath}, {png} ({result.Seconds / 60:F1} min)");
+            if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result, CliJson.Options));
             return 0;
         }));
         root.Subcommands.Add(cmd);

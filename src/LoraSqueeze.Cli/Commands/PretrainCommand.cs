@@ -31,9 +31,10 @@ public static class PretrainCommand
         var evalEvery = new Option<int>("--eval-every") { DefaultValueFactory = _ => d.EvalEvery };
         var ckpt = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => 0 };
         var resume = new Option<bool>("--resume") { Description = "Continue from OUT/checkpoint." };
+        var json = new Option<bool>("--json") { Description = "Print the run summary as JSON on stdout (progress goes to stderr)." };
         var cmd = new Command("pretrain", "Pre-train a small LLaMA-architecture base model and its tokenizer (Hugging Face layout).")
         {
-            data, eval, outDir, vocab, hidden, inter, layers, heads, kvHeads, steps, lr, batch, seqLen, seed, evalEvery, ckpt, resume,
+            data, eval, outDir, vocab, hidden, inter, layers, heads, kvHeads, steps, lr, batch, seqLen, seed, evalEvery, ckpt, resume, json,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -45,10 +46,17 @@ public static class PretrainCommand
                 Steps = parse.GetValue(steps), Lr = parse.GetValue(lr), BatchSize = parse.GetValue(batch), SeqLen = parse.GetValue(seqLen),
                 Seed = parse.GetValue(seed), EvalEvery = parse.GetValue(evalEvery), CheckpointEvery = parse.GetValue(ckpt), Resume = parse.GetValue(resume),
             };
-            var (log, final) = PretrainRun.Run(o, null, Console.WriteLine, t => TrainingProgress.Run(t, "pretrain"));
-            if (final is { } f) Console.WriteLine($"final: eval loss {f.Loss:F4}, perplexity {f.Perplexity:F2}");
+            var writer = CliConsole.LogWriter(parse.GetValue(json));
+            var (log, final) = PretrainRun.Run(o, null, writer.WriteLine, t => TrainingProgress.Run(t, "pretrain"));
+            if (final is { } f) writer.WriteLine($"final: eval loss {f.Loss:F4}, perplexity {f.Perplexity:F2}");
             var png = Path.Combine(o.OutDir, "training_curve.png");
             TrainingCurvePlot.Write(log, $"pretrain {o.HiddenSize}×{o.Layers}", png);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(
+                    new { modelDir = o.OutDir, seconds = log.Seconds, tokens = log.Tokens, finalEval = final, curve = png }, CliJson.Options));
+                return 0;
+            }
             Console.WriteLine($"model → {o.OutDir} ({log.Seconds:F0} s, {log.Tokens:N0} tokens); curve → {png}");
             return 0;
         }));

@@ -40,10 +40,11 @@ public static class TrainCommand
         var stages = new Option<int>("--stages") { Description = "In-Squeeze stages (squeezes = stages − 1).", DefaultValueFactory = _ => 4 };
         var ckpt = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps.", DefaultValueFactory = _ => 0 };
         var resume = new Option<bool>("--resume") { Description = "Continue from OUT/checkpoint." };
+        var json = new Option<bool>("--json") { Description = "Print the run summary as JSON on stdout (progress goes to stderr)." };
         var cmd = new Command("train", "Train a LoRA-family adapter on a frozen base (PEFT output; Post-, Cont- and In-Squeeze).")
         {
             model, data, outDir, rank, alpha, targets, steps, lr, batch, seqLen, seed, eval, evalEvery, variant, rslora, loraplus,
-            freezeA, mergeEvery, squeezeTo, recover, anneal, shape, stages, ckpt, resume,
+            freezeA, mergeEvery, squeezeTo, recover, anneal, shape, stages, ckpt, resume, json,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -89,13 +90,25 @@ public static class TrainCommand
                 CheckpointEvery = parse.GetValue(ckpt),
                 Resume = parse.GetValue(resume),
             };
-            Console.WriteLine($"train: {spec.Variant} rank {spec.Rank}, mode {options.Mode}");
-            var result = AdapterTrainingRun.Run(options, null, Console.WriteLine, trainer => TrainingProgress.Run(trainer, "train"));
-            foreach (var e in result.Log.Events) Console.WriteLine($"step {e.Step}: {e.Kind}: {e.Detail}");
-            if (result.EvalBeforeSqueeze is { } b) Console.WriteLine($"before squeeze: eval loss {b.Loss:F4}, perplexity {b.Perplexity:F2}");
-            if (result.FinalEval is { } f) Console.WriteLine($"final: eval loss {f.Loss:F4}, perplexity {f.Perplexity:F2}");
+            var log = CliConsole.LogWriter(parse.GetValue(json));
+            log.WriteLine($"train: {spec.Variant} rank {spec.Rank}, mode {options.Mode}");
+            var result = AdapterTrainingRun.Run(options, null, log.WriteLine, trainer => TrainingProgress.Run(trainer, "train"));
+            foreach (var e in result.Log.Events) log.WriteLine($"step {e.Step}: {e.Kind}: {e.Detail}");
+            if (result.EvalBeforeSqueeze is { } b) log.WriteLine($"before squeeze: eval loss {b.Loss:F4}, perplexity {b.Perplexity:F2}");
+            if (result.FinalEval is { } f) log.WriteLine($"final: eval loss {f.Loss:F4}, perplexity {f.Perplexity:F2}");
             var png = Path.Combine(options.OutDir, "training_curve.png");
             TrainingCurvePlot.Write(result.Log, $"{spec.Variant} r={spec.Rank}, {options.Mode}", png);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    adapterDir = options.OutDir, variant = spec.Variant.ToString(), mode = options.Mode.ToString(),
+                    finalRank = result.FinalRank, updateSteps = result.UpdateSteps, seconds = result.Seconds,
+                    evalBeforeSqueeze = result.EvalBeforeSqueeze, finalEval = result.FinalEval, curve = png,
+                    events = result.Log.Events,
+                }, CliJson.Options));
+                return 0;
+            }
             Console.WriteLine($"adapter (rank {result.FinalRank}, {result.UpdateSteps} update steps, {result.Seconds:F0} s) → {options.OutDir}; curve → {png}");
             return 0;
         }));

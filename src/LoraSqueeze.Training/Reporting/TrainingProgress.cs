@@ -19,7 +19,7 @@ public static class TrainingProgress
             trainer.OnStep = (r, eta) =>
             {
                 if (r.Step % every == 0 || r.Step == total - 1)
-                    Console.WriteLine($"{title} step {r.Step + 1}/{total} loss {r.Loss:F4} lr {r.Lr:G3} |g| {r.GradNorm:F2} rank {r.Rank} {r.TokensPerSecond:F0} tok/s eta {TimeSpan.FromSeconds(eta):hh\\:mm\\:ss}");
+                    AnsiConsole.Console.WriteLine($"{title} step {r.Step + 1}/{total} loss {r.Loss:F4} lr {r.Lr:G3} |g| {r.GradNorm:F2} rank {r.Rank} {r.TokensPerSecond:F0} tok/s eta {TimeSpan.FromSeconds(eta):hh\\:mm\\:ss}");
             };
             trainer.Run();
             return;
