@@ -1,3 +1,4 @@
+using LoraSqueeze.Server.Tests;
 using System.Net;
 using System.Net.Sockets;
 using static LoraSqueeze.Cli.Tests.CliProcess;

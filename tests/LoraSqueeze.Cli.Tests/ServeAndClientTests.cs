@@ -1,3 +1,4 @@
+using LoraSqueeze.Server.Tests;
 using System.Text.Json;
 using static LoraSqueeze.Cli.Tests.CliProcess;
 

@@ -1,3 +1,4 @@
+using LoraSqueeze.Server.Tests;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.RegularExpressions;

@@ -103,26 +103,3 @@ public sealed class TestServer : IAsyncDisposable
         foreach (var dir in Directory.GetDirectories(from)) CopyDirectory(dir, Path.Combine(to, Path.GetFileName(dir)));
     }
 }
-
-/// <summary>Demo assets written once per test run (model, tokenizer, adapters of ranks 4, 8 and 16).</summary>
-public static class DemoFixture
-{
-    private static readonly Lazy<DemoAssetPaths> s_assets = new(() =>
-    {
-        var dir = Path.Combine(Path.GetTempPath(), "lsq-server-tests-demo-" + Environment.ProcessId);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try
-            {
-                Directory.Delete(dir, recursive: true);
-            }
-            catch (IOException)
-            {
-                // Best effort at exit.
-            }
-        };
-        return DemoAssets.Ensure(dir);
-    });
-
-    public static DemoAssetPaths Assets => s_assets.Value;
-}

@@ -1,13 +1,13 @@
 using LoraSqueeze.Server.Hosting;
 
-namespace LoraSqueeze.Cli.Tests;
+namespace LoraSqueeze.Server.Tests;
 
-/// <summary>The server's generated demo (tiny random Llama, BPE tokenizer, LoRA adapters of ranks 4, 8, 16), written once per run.</summary>
-internal static class DemoFixture
+/// <summary>Demo assets written once per test run (model, tokenizer, adapters of ranks 4, 8 and 16).</summary>
+public static class DemoFixture // also compiled into LoraSqueeze.Cli.Tests
 {
     private static readonly Lazy<DemoAssetPaths> s_assets = new(() =>
     {
-        var dir = Path.Combine(Path.GetTempPath(), "lsq-cli-tests-demo-" + Environment.ProcessId);
+        var dir = Path.Combine(Path.GetTempPath(), "lsq-tests-demo-" + AppDomain.CurrentDomain.FriendlyName + "-" + Environment.ProcessId);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             try
