@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using LoraSqueeze.Cli.Commands;
 using LoraSqueeze.Core.Adapters;
@@ -111,27 +110,14 @@ public sealed class GenerateCommandTests : IDisposable
     [Fact]
     public void CliPrintsJsonAndRefusesBadInput()
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "lorasqueeze.dll");
-        (int, string, string) Run(params string[] args)
-        {
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.ArgumentList.Add(dll);
-            foreach (var x in args) psi.ArgumentList.Add(x);
-            using var p = Process.Start(psi)!;
-            var o = p.StandardOutput.ReadToEndAsync();
-            var e = p.StandardError.ReadToEndAsync();
-            p.WaitForExit(120_000);
-            return (p.ExitCode, o.Result, e.Result);
-        }
-
-        var (code, stdout, stderr) = Run("generate", "--model", _model, "--adapter", _adapter, "--prompt", "The quick", "--max-tokens", "5", "--json");
+        var (code, stdout, stderr) = CliProcess.Run("generate", "--model", _model, "--adapter", _adapter, "--prompt", "The quick", "--max-tokens", "5", "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         Assert.Equal(doc.RootElement.GetProperty("tokenIds").GetArrayLength(), doc.RootElement.GetProperty("logprobs").GetArrayLength());
         Assert.Equal(16, doc.RootElement.GetProperty("adapter").GetProperty("targetRank").GetInt32());
         Assert.True(doc.RootElement.TryGetProperty("finishReason", out _));
 
-        var (badCode, _, badErr) = Run("generate", "--model", Path.Combine(_dir, "missing"), "--prompt", "x");
+        var (badCode, _, badErr) = CliProcess.Run("generate", "--model", Path.Combine(_dir, "missing"), "--prompt", "x");
         Assert.NotEqual(0, badCode);
         Assert.Contains("error:", badErr);
         Assert.Contains("missing", badErr);
