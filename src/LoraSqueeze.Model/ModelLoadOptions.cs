@@ -19,6 +19,13 @@ public enum LoraKernel
 
     /// <summary>Per-row gather of A and B followed by bmm (vLLM's torch-ops BGMV reference). Copies weights per row.</summary>
     Gathered,
+
+    /// <summary>
+    /// The default. On a CPU with float32 slots, rows of short segments (decode) go through <see cref="Lora.CpuLoraKernel"/>
+    /// (BGMV read in place: no copies, one call per projection), long segments (prefill) through <see cref="Segmented"/>.
+    /// Elsewhere (a GPU, other dtypes) it is <see cref="Gathered"/>.
+    /// </summary>
+    Bgmv,
 }
 
 /// <summary>Options for <see cref="CausalLM.Load"/>.</summary>
@@ -37,7 +44,14 @@ public sealed record ModelLoadOptions
     public int PaddedMaxRank { get; init; } = 128;
 
     /// <summary>How the LoRA term is computed.</summary>
-    public LoraKernel LoraKernel { get; init; } = LoraKernel.Segmented;
+    public LoraKernel LoraKernel { get; init; } = LoraKernel.Bgmv;
+
+    /// <summary>
+    /// Storage dtype of the adapter slots; null = the compute dtype. <c>BFloat16</c> halves slot memory and the bytes a
+    /// decode step reads for its adapters (the LoRA term is still accumulated in the compute dtype); the factors are
+    /// rounded to bfloat16 once, when installed.
+    /// </summary>
+    public TorchSharp.torch.ScalarType? SlotDType { get; init; }
 
     /// <summary>Compute dtype override; null = float32 on CPU, the stored dtype (config torch_dtype) on a GPU.</summary>
     public TorchSharp.torch.ScalarType? ComputeDType { get; init; }

@@ -25,7 +25,7 @@ public static class DecodeBenchCommand
         var quick = new Option<bool>("--quick") { Description = "Fewer repetitions (a few minutes on 2 CPU cores)." };
         var device = new Option<string>("--device") { Description = "cpu (default), cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var output = new Option<string?>("--out") { Description = "Also write the Markdown report to this file." };
-        var only = new Option<string>("--shape") { Description = "all (default), demo or 7b.", DefaultValueFactory = _ => "all" };
+        var only = new Option<string>("--shape") { Description = "all (default), demo, 7b or h1024.", DefaultValueFactory = _ => "all" };
         decode.Options.Add(only);
         decode.Options.Add(quick);
         decode.Options.Add(device);
@@ -52,25 +52,34 @@ public static class DecodeBenchCommand
         {
             new Shape("demo (hidden 512, 4 layers, vocab 4096)", Config(512, 1376, 4, 8, 4096)),
             new Shape("one Llama-2-7B layer (hidden 4096, intermediate 11008, vocab 256)", Config(4096, 11008, 1, 32, 256)),
+            new Shape("the load test's h1024 (hidden 1024, intermediate 2816, 4 layers, 4 KV heads, vocab 300)", Config(1024, 2816, 4, 16, 300, kvHeads: 4)),
         };
-        if (shapeFilter is not ("all" or "demo" or "7b")) throw new ArgumentException($"--shape {shapeFilter}: expected all, demo or 7b");
-        if (shapeFilter != "all") shapes = shapeFilter == "demo" ? shapes[..1] : shapes[1..];
+        if (shapeFilter is not ("all" or "demo" or "7b" or "h1024")) throw new ArgumentException($"--shape {shapeFilter}: expected all, demo, 7b or h1024");
+        shapes = shapeFilter switch
+        {
+            "demo" => shapes[..1],
+            "7b" => shapes[1..2],
+            "h1024" => shapes[2..],
+            _ => shapes,
+        };
         int[] batches = [1, 8, 32];
         foreach (var shape in shapes)
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"## {shape.Name}");
             sb.AppendLine();
-            sb.AppendLine("| layout | slot rank | adapter rank | kernel | B | base ms | LoRA ms | ratio | bytes bound |");
-            sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
-            var variants = new (LoraLayout Layout, int SlotRank, int AdapterRank)[]
+            sb.AppendLine("| layout | slot rank | adapter rank | slot dtype | kernel | B | base ms | LoRA ms | ratio | bytes bound |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+            var variants = new (LoraLayout Layout, int SlotRank, int AdapterRank, ScalarType SlotDType)[]
             {
-                (LoraLayout.Uniform, 8, 8), (LoraLayout.Uniform, 16, 16), (LoraLayout.Uniform, 64, 64), (LoraLayout.Padded, 128, 16),
+                (LoraLayout.Uniform, 8, 8, ScalarType.Float32), (LoraLayout.Uniform, 16, 16, ScalarType.Float32),
+                (LoraLayout.Uniform, 16, 16, ScalarType.BFloat16), (LoraLayout.Uniform, 64, 64, ScalarType.Float32),
+                (LoraLayout.Padded, 128, 16, ScalarType.Float32), (LoraLayout.Padded, 128, 16, ScalarType.BFloat16),
             };
-            foreach (var (layout, slotRank, adapterRank) in variants)
+            foreach (var (layout, slotRank, adapterRank, slotDType) in variants)
             {
                 var options = new ModelLoadOptions
                 {
-                    AdapterRank = adapterRank, AdapterSlots = 32, LoraLayout = layout, PaddedMaxRank = slotRank,
+                    AdapterRank = adapterRank, AdapterSlots = 32, LoraLayout = layout, PaddedMaxRank = slotRank, SlotDType = slotDType,
                 };
                 using var model = CausalLM.Create(shape.Config, device, options);
                 TinyModelFactory.Randomize(model, 1);
@@ -80,21 +89,23 @@ public static class DecodeBenchCommand
                     model.Adapters.Install(s, w);
                 }
                 using var cache = model.CreateCache(32, 160);
-                var kernels = layout == LoraLayout.Uniform && slotRank == 16 ? new[] { LoraKernel.Segmented, LoraKernel.Gathered } : [LoraKernel.Segmented];
+                var kernels = layout == LoraLayout.Uniform && slotRank == 16 && slotDType == ScalarType.Float32
+                    ? new[] { LoraKernel.Bgmv, LoraKernel.Segmented, LoraKernel.Gathered }
+                    : [LoraKernel.Bgmv, LoraKernel.Segmented];
                 foreach (var kernel in kernels)
                 {
                     model.SetLoraKernel(kernel);
                     foreach (int b in batches)
                     {
                         var (baseMs, loraMs) = TimeDecode(model, cache, b, reps);
-                        double bound = 1 + BytesRatio(shape.Config, slotRank, Math.Min(b, 32));
+                        double bound = 1 + BytesRatio(shape.Config, slotRank, Math.Min(b, 32)) * (slotDType == ScalarType.BFloat16 ? 0.5 : 1);
                         sb.AppendLine(CultureInfo.InvariantCulture,
-                            $"| {layout} | {slotRank} | {adapterRank} | {kernel} | {b} | {baseMs:F2} | {loraMs:F2} | {loraMs / baseMs:F3} | {bound:F3} |");
+                            $"| {layout} | {slotRank} | {adapterRank} | {(slotDType == ScalarType.BFloat16 ? "bf16" : "f32")} | {kernel} | {b} | {baseMs:F2} | {loraMs:F2} | {loraMs / baseMs:F3} | {bound:F3} |");
                     }
                 }
-                if (layout == LoraLayout.Uniform && slotRank == 16)
+                if (layout == LoraLayout.Uniform && slotRank == 16 && slotDType == ScalarType.Float32)
                 {
-                    model.SetLoraKernel(LoraKernel.Segmented);
+                    model.SetLoraKernel(LoraKernel.Bgmv);
                     var (baseTps, loraTps) = TimePrefill(model, cache, 8, 128, quick ? 2 : 5);
                     sb.AppendLine();
                     sb.AppendLine(CultureInfo.InvariantCulture,
@@ -110,10 +121,10 @@ public static class DecodeBenchCommand
         return sb.ToString();
     }
 
-    private static ModelConfig Config(int hidden, int inter, int layers, int heads, int vocab) => new()
+    private static ModelConfig Config(int hidden, int inter, int layers, int heads, int vocab, int? kvHeads = null) => new()
     {
         ModelType = "llama", VocabSize = vocab, HiddenSize = hidden, IntermediateSize = inter, NumHiddenLayers = layers,
-        NumAttentionHeads = heads, NumKeyValueHeads = heads, MaxPositionEmbeddings = 4096, RmsNormEps = 1e-5,
+        NumAttentionHeads = heads, NumKeyValueHeads = kvHeads ?? heads, MaxPositionEmbeddings = 4096, RmsNormEps = 1e-5,
         TorchDtype = "float32",
     };
 

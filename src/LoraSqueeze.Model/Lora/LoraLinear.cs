@@ -5,7 +5,8 @@ namespace LoraSqueeze.Model.Lora;
 
 /// <summary>
 /// A base linear layer (y = x·Wᵀ + b) plus stacked adapter slots, after vLLM's <c>lora/layers</c> LoraLinear:
-/// A stacked as [slots, rank, in], B as [slots, out, rank], allocated once and written in place by
+/// A stacked as [slots, rank, in] and B stored transposed as [slots, rank, out] (both row-major in the rank, so the CPU
+/// kernel streams whole rows; Punica keeps its expand weights the same way), allocated once and written in place by
 /// <see cref="SetSlot"/>/<see cref="ResetSlot"/>. The LoRA term is y += (x·Aₛᵀ)·Bₛᵀ for the slot s of each row; the
 /// adapter's scaling is already folded into its factors (<see cref="LoraModule"/>).
 /// </summary>
@@ -14,7 +15,7 @@ public sealed class LoraLinear : IDisposable
 
     /// <summary>Allocates uninitialised base weights (the loader fills them) and zeroed slots.</summary>
     public LoraLinear(string path, long inFeatures, long outFeatures, bool bias, int slots, int slotRank,
-        LoraKernel kernel, ScalarType dtype, Device device)
+        LoraKernel kernel, ScalarType dtype, Device device, ScalarType? slotDtype = null)
     {
         Path = path;
         InFeatures = inFeatures;
@@ -25,8 +26,8 @@ public sealed class LoraLinear : IDisposable
         SlotRank = slotRank;
         if (slots > 0 && slotRank > 0)
         {
-            A = zeros([slots, slotRank, inFeatures], dtype: dtype, device: device); // [slots, r, in]
-            B = zeros([slots, outFeatures, slotRank], dtype: dtype, device: device); // [slots, out, r]
+            A = zeros([slots, slotRank, inFeatures], dtype: slotDtype ?? dtype, device: device); // [slots, r, in]
+            B = zeros([slots, slotRank, outFeatures], dtype: slotDtype ?? dtype, device: device); // [slots, r, out] (Bᵀ per slot)
         }
     }
 
@@ -44,7 +45,7 @@ public sealed class LoraLinear : IDisposable
     /// <summary>Stacked A factors [slots, r, in], or null without adapter slots.</summary>
     public Tensor? A { get; }
 
-    /// <summary>Stacked B factors [slots, out, r], or null without adapter slots.</summary>
+    /// <summary>Stacked B factors, transposed: [slots, r, out] (slot s holds Bₛᵀ), or null without adapter slots.</summary>
     public Tensor? B { get; }
 
     /// <summary>Base projection plus the batched LoRA term. x: [T, in] → [T, out].</summary>
@@ -52,8 +53,19 @@ public sealed class LoraLinear : IDisposable
     {
         var y = nn.functional.linear(x, Weight, Bias); // [T, out]
         if (mapping is null || mapping.IsEmpty || A is null || B is null) return y;
-        if (Kernel == LoraKernel.Gathered) AddGathered(x, y, mapping);
-        else AddSegmented(x, y, mapping);
+        switch (Kernel)
+        {
+            case LoraKernel.Gathered:
+                AddGathered(x, y, mapping);
+                break;
+            case LoraKernel.Segmented:
+                AddSegmented(x, y, mapping.Segments);
+                break;
+            default:
+                if (CanRunCpuKernel(x, y)) AddBgmv(x, y, mapping);
+                else AddGathered(x, y, mapping);
+                break;
+        }
         return y;
     }
 
@@ -68,13 +80,45 @@ public sealed class LoraLinear : IDisposable
     }
 
     /// <summary>Per distinct adapter: y[seg] += (x[seg]·Aₛᵀ)·Bₛᵀ. Reads each adapter's factors once per step.</summary>
-    private void AddSegmented(Tensor x, Tensor y, LoraMapping mapping)
+    private void AddSegmented(Tensor x, Tensor y, IReadOnlyList<(int Slot, int Start, int Count)> segments)
     {
-        foreach (var (slot, start, count) in mapping.Segments)
+        foreach (var (slot, start, count) in segments)
         {
             var xs = x.narrow(0, start, count);             // [n, in]
-            var h = xs.matmul(A![slot].t());                // [n, in]·[in, r] → [n, r]
-            y.narrow(0, start, count).addmm_(h, B![slot].t()); // [n, r]·[r, out] added in place into y[seg]
+            var h = xs.matmul(A![slot].t().to_type(x.dtype));  // [n, in]·[in, r] → [n, r]
+            y.narrow(0, start, count).addmm_(h, B![slot].to_type(x.dtype)); // [n, r]·[r, out] added in place into y[seg]
+        }
+    }
+
+    /// <summary>
+    /// Threads the CPU kernel splits its rows over. One on a machine of two cores or fewer: there, splitting the rows of a
+    /// decode step across both cores measured no faster (bench decode, h1024 shape) and adds a fork/join per projection.
+    /// </summary>
+    private static readonly int KernelThreads = Environment.ProcessorCount <= 2 ? 1 : Math.Min(Environment.ProcessorCount, get_num_threads());
+
+    private bool CanRunCpuKernel(Tensor x, Tensor y) =>
+        x.device_type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32 && y.dtype == ScalarType.Float32 &&
+        A!.dtype is ScalarType.Float32 or ScalarType.BFloat16;
+
+    /// <summary>Short segments row by row through <see cref="CpuLoraKernel"/>; long segments (prefill) as GEMMs.</summary>
+    private unsafe void AddBgmv(Tensor x, Tensor y, LoraMapping mapping)
+    {
+        if (mapping.LongSegments.Count > 0) AddSegmented(x, y, mapping.LongSegments);
+        if (mapping.ShortRows.Length == 0) return;
+        var xc = x.contiguous();                            // [T, in]; a no-op for the usual contiguous input
+        if (!y.is_contiguous()) throw new InvalidOperationException($"{Path}: the projection output is not contiguous");
+        fixed (byte* px = xc.bytes, py = y.bytes, pa = A!.bytes, pb = B!.bytes)
+        {
+            if (A.dtype == ScalarType.BFloat16)
+            {
+                CpuLoraKernel.ApplyBFloat16((float*)px, (float*)py, (ushort*)pa, (ushort*)pb, (int)InFeatures, (int)OutFeatures, SlotRank,
+                    mapping.ShortRows, mapping.ShortRowSlots, KernelThreads);
+            }
+            else
+            {
+                CpuLoraKernel.Apply((float*)px, (float*)py, (float*)pa, (float*)pb, (int)InFeatures, (int)OutFeatures, SlotRank,
+                    mapping.ShortRows, mapping.ShortRowSlots, KernelThreads);
+            }
         }
     }
 
@@ -83,10 +127,10 @@ public sealed class LoraLinear : IDisposable
     {
         int first = mapping.FirstLoraRow, n = mapping.Rows - first;
         var xs = x.narrow(0, first, n).unsqueeze(1);             // [n, 1, in]
-        var a = A!.index_select(0, mapping.RowSlots!);           // [n, r, in]
+        var a = A!.index_select(0, mapping.RowSlots!).to_type(x.dtype); // [n, r, in]
         var h = bmm(xs, a.transpose(1, 2));                      // [n, 1, in]·[n, in, r] → [n, 1, r]
-        var b = B!.index_select(0, mapping.RowSlots!);           // [n, out, r]
-        var d = bmm(h, b.transpose(1, 2)).squeeze(1);            // [n, 1, r]·[n, r, out] → [n, out]
+        var b = B!.index_select(0, mapping.RowSlots!).to_type(x.dtype); // [n, r, out]
+        var d = bmm(h, b).squeeze(1);                            // [n, 1, r]·[n, r, out] → [n, out]
         y.narrow(0, first, n).add_(d);
     }
 
@@ -95,14 +139,14 @@ public sealed class LoraLinear : IDisposable
     {
         int r = (int)a.shape[0];
         var aSlot = A![slot];                  // [R, in]
-        var bSlot = B![slot];                  // [out, R]
+        var bSlot = B![slot];                  // [R, out]
         if (r < SlotRank)
         {
             aSlot.zero_();
             bSlot.zero_();
         }
         aSlot.narrow(0, 0, r).copy_(a);        // leading r rows of A
-        bSlot.narrow(1, 0, r).copy_(b);        // leading r columns of B
+        bSlot.narrow(0, 0, r).copy_(b.t());    // leading r rows of Bᵀ ([out, r] → [r, out])
     }
 
     /// <summary>Zeroes one slot (an adapter that does not target this module, or an evicted one).</summary>
@@ -114,7 +158,7 @@ public sealed class LoraLinear : IDisposable
 
     /// <summary>Weight merged with one slot's adapter, W + Bₛ·Aₛ (the reference path).</summary>
     public Tensor MergedWeight(int slot) =>
-        slot < 0 || A is null ? Weight.alias() : Weight + B![slot].matmul(A[slot]); // [out, r]·[r, in] → [out, in]
+        slot < 0 || A is null ? Weight.alias() : Weight + B![slot].t().to_type(Weight.dtype).matmul(A[slot].to_type(Weight.dtype)); // [out, r]·[r, in] → [out, in]
 
     public void Dispose()
     {

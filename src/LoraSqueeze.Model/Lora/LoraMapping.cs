@@ -15,7 +15,37 @@ public sealed class LoraMapping
         Rows = rows;
         RowSlots = rowSlots;
         FirstLoraRow = firstLoraRow;
+        // Split once per step (every projection reuses it): short segments go row by row through the CPU kernel,
+        // long ones (prefill chunks) stay a per-adapter GEMM.
+        var shortRows = new List<int>();
+        var shortSlots = new List<int>();
+        var longSegments = new List<(int, int, int)>();
+        foreach (var (slot, start, count) in segments)
+        {
+            if (count > CpuLoraKernel.MaxSegmentRows)
+            {
+                longSegments.Add((slot, start, count));
+                continue;
+            }
+            for (int r = start; r < start + count; r++)
+            {
+                shortRows.Add(r);
+                shortSlots.Add(slot);
+            }
+        }
+        ShortRows = [.. shortRows];
+        ShortRowSlots = [.. shortSlots];
+        LongSegments = longSegments;
     }
+
+    /// <summary>Rows of segments of at most <see cref="CpuLoraKernel.MaxSegmentRows"/> rows (decode rows), for the CPU kernel.</summary>
+    internal int[] ShortRows { get; }
+
+    /// <summary>The slot of each of <see cref="ShortRows"/>.</summary>
+    internal int[] ShortRowSlots { get; }
+
+    /// <summary>Segments longer than <see cref="CpuLoraKernel.MaxSegmentRows"/> rows (prefill chunks).</summary>
+    internal IReadOnlyList<(int Slot, int Start, int Count)> LongSegments { get; }
 
     /// <summary>Contiguous runs of rows sharing an adapter slot (slot ≥ 0), in row order.</summary>
     public IReadOnlyList<(int Slot, int Start, int Count)> Segments { get; }
