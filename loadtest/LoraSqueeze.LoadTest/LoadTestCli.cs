@@ -142,9 +142,12 @@ public static class LoadTestCli
         var work = new Option<string>("--work") { Description = "Generated assets and server logs.", DefaultValueFactory = _ => "artifacts/loadtest" };
         var outDir = new Option<string>("--out") { Description = "Report folder.", DefaultValueFactory = _ => "artifacts/loadtest/reports" };
         var launcher = new Option<string>("--launcher") { Description = "The lorasqueeze launcher.", DefaultValueFactory = _ => "./lorasqueeze" };
+        var slotDType = new Option<string>("--slot-dtype") { Description = "Device slot dtype of every server: float32 or bfloat16.", DefaultValueFactory = _ => "float32" };
+        var hostCache = new Option<string>("--host-cache") { Description = "Host tier budget of every server.", DefaultValueFactory = _ => "6GiB" };
+        var noPreload = new Option<bool>("--no-preload") { Description = "Do not fill the host tier before measuring: every adapter loads on first use." };
         var cmd = new Command("compare", "Start servers on loopback and compare ours (uniform), padded (vLLM/SGLang) and base-only, plus an adapter-count sweep.")
         {
-            model, quick, adapterCount, duration, concurrency, targetRank, work, outDir, launcher,
+            model, quick, adapterCount, duration, concurrency, targetRank, work, outDir, launcher, slotDType, hostCache, noPreload,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -171,6 +174,9 @@ public static class LoadTestCli
                     Concurrency = parse.GetValue(concurrency),
                     Duration = TimeSpan.FromSeconds(parse.GetValue(duration) ?? (q ? 20 : 60)),
                     Quick = q,
+                    SlotDType = parse.GetValue(slotDType)!,
+                    HostCache = parse.GetValue(hostCache)!,
+                    Preload = !parse.GetValue(noPreload),
                 };
                 string command = "lorasqueeze-loadtest " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
                 var result = await new ComparisonRunner(settings, Console.Error).RunAsync(command, ct);

@@ -44,4 +44,13 @@ internal static partial class ServerLog
 
     [LoggerMessage(11, LogLevel.Error, "Installing adapter {AdapterId} failed")]
     public static partial void InstallFailed(ILogger logger, Exception exception, string adapterId);
+
+    [LoggerMessage(13, LogLevel.Information, "Preloading up to {Count} adapters into the host tier (budget {Budget})")]
+    public static partial void PreloadStarting(ILogger logger, int count, string budget);
+
+    [LoggerMessage(14, LogLevel.Information, "Preload: {Done}/{Count} adapters, host tier {Used} of {Budget}")]
+    public static partial void PreloadProgress(ILogger logger, int done, int count, string used, string budget);
+
+    [LoggerMessage(15, LogLevel.Information, "Preload finished: {Loaded} loaded, {Failed} failed, {Skipped} left on disk ({Reason}); host tier {Used} in {Seconds:F1} s")]
+    public static partial void PreloadFinished(ILogger logger, int loaded, int failed, int skipped, string reason, string used, double seconds);
 }

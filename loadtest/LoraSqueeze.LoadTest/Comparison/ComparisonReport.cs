@@ -37,7 +37,10 @@ public static class ComparisonReport
             $"(greedy); Zipf α = {s.ZipfAlpha}; adapter source ranks {{{string.Join(", ", s.SourceRanks)}}} drawn uniformly per adapter " +
             $"({c.PhysicalAdapters} physical PEFT adapters, {c.AdapterDiskBytes / 1e6:F0} MB on disk, ids symlinked into them; " +
             $"\"ours\" serves them squeezed to r = {s.TargetRank} ahead of time, \"cold\" squeezes each on first use in the window). Server: " +
-            $"{s.Slots} slots, max batch {s.MaxBatch}, host cache {s.HostCache}; ours squeezes to r = {s.TargetRank}, padded slots are r = {s.PaddedMaxRank}."));
+            $"{s.Slots} slots ({s.SlotDType}), max batch {s.MaxBatch}, host cache {s.HostCache}; ours squeezes to r = {s.TargetRank}, padded slots are r = {s.PaddedMaxRank}. "));
+        sb.AppendLine(s.Preload
+            ? "Ours, padded and the sweep start with `--preload` (the host tier filled from disk before the window, as far as the budget allows; S-LoRA keeps adapters in host memory); base-only and cold do not."
+            : "No preload: every adapter is loaded on first use.");
         sb.AppendLine();
         sb.AppendLine(RunMarkdown.Table(c.Scenarios.Select(x => x.Report).ToList(), new Reporting.LoadReport
         {

@@ -57,7 +57,8 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
             int slotRank = layout == "padded" ? s.PaddedMaxRank : s.TargetRank;
             log.WriteLine($"[{s.ModelName}] scenario {index}/{plan.Count}: {name} (slot rank {slotRank})");
             var workload = baseWorkload with { AdapterIds = set.Ids.Take(n).ToList() };
-            var report = await RunScenarioAsync(name, layout, root, workload, set.Ids[^1], index, ct);
+            bool preload = s.Preload && kind is "uniform" or "padded" or "sweep";
+            var report = await RunScenarioAsync(name, layout, root, workload, set.Ids[^1], index, preload, ct);
             results.Add(new ScenarioResult(kind, layout, n, slotRank, report));
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"[{s.ModelName}]   → {report.OutputTokensPerSecond:F1} tok/s, {report.RequestsPerSecond:F2} req/s, {report.Failed} failed"));
@@ -77,20 +78,22 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
     }
 
     private async Task<LoadReport> RunScenarioAsync(string name, string layout, string adapterRoot, WorkloadSpec workload, string warmupAdapter,
-        int index, CancellationToken ct)
+        int index, bool preload, CancellationToken ct)
     {
         var s = settings;
-        string[] args =
+        string[] common =
         [
             "--model", s.ModelDir, "--adapters", adapterRoot,
             "--target-rank", s.TargetRank.ToString(CultureInfo.InvariantCulture),
             "--lora-layout", layout, "--padded-max-rank", s.PaddedMaxRank.ToString(CultureInfo.InvariantCulture),
             "--slots", s.Slots.ToString(CultureInfo.InvariantCulture), "--max-batch", s.MaxBatch.ToString(CultureInfo.InvariantCulture),
-            "--host-cache", s.HostCache, "--queue", "1024",
+            "--host-cache", s.HostCache, "--queue", "1024", "--slot-dtype", s.SlotDType,
         ];
+        string[] args = preload ? [.. common, "--preload"] : common;
         var logPath = Path.Combine(s.WorkDir, $"server-{index:D2}-{Sanitize(name)}.log");
         await using var server = await ServerProcess.StartAsync(s.Launcher, args, logPath, TimeSpan.FromMinutes(5), ct);
         using var http = new HttpClient();
+        if (preload) await WaitForPreloadAsync(http, server.MetricsUri, TimeSpan.FromMinutes(20), ct);
         var loadBefore = MachineInfo.LoadAverage();
         var options = new LoadOptions
         {
@@ -109,6 +112,34 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
         var after = await ServerCounters.ScrapeAsync(http, server.MetricsUri, ct);
         return LoadReport.From(name, server.GrpcUri.ToString(), $"closed loop, {s.Concurrency} clients",
             Describe(workload), results, before is null ? after : after.Minus(before), loadBefore, MachineInfo.LoadAverage());
+    }
+
+    /// <summary>Polls /metrics until the server's start-up preload has finished (the measured window starts after it).</summary>
+    private async Task WaitForPreloadAsync(HttpClient http, Uri metricsUri, TimeSpan timeout, CancellationToken ct)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var lastLog = TimeSpan.Zero;
+        while (true)
+        {
+            LoopbackGuard.Check(metricsUri.ToString());
+            var samples = PrometheusText.Parse(await http.GetStringAsync(metricsUri, ct));
+            double pending = PrometheusText.Sum(samples, "lorasqueeze_adapter_preload_pending");
+            if (PrometheusText.Sum(samples, "lorasqueeze_adapter_preload_finished") >= 1)
+            {
+                double hostAdapters = PrometheusText.Sum(samples, "lorasqueeze_adapters", ("tier", "host"));
+                double hostBytes = PrometheusText.Sum(samples, "lorasqueeze_adapter_bytes", ("tier", "host"));
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"[{settings.ModelName}]   preload done in {watch.Elapsed.TotalSeconds:F0} s: {hostAdapters} adapters, {hostBytes / 1e9:F2} GB in the host tier"));
+                return;
+            }
+            if (watch.Elapsed > timeout) throw new TimeoutException($"adapter preload not finished after {timeout.TotalMinutes:F0} min ({pending} pending)");
+            if (watch.Elapsed - lastLog >= TimeSpan.FromSeconds(10))
+            {
+                lastLog = watch.Elapsed;
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{settings.ModelName}]   preloading: {pending} adapters to go"));
+            }
+            await Task.Delay(500, ct);
+        }
     }
 
     internal static string Describe(WorkloadSpec w) => string.Create(CultureInfo.InvariantCulture,

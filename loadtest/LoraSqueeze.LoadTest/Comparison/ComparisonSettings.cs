@@ -39,7 +39,18 @@ public sealed record ComparisonSettings
 
     public int MaxBatch { get; init; } = 8;
 
-    public string HostCache { get; init; } = "2GiB";
+    /// <summary>Host tier budget of every server: room for all 1000 squeezed r = 16 adapters of h1024 (4.65 GB in float32), not for
+    /// all raw ones (mean rank 42: ~12 GB); the same budget for both layouts, as an operator would set it.</summary>
+    public string HostCache { get; init; } = "6GiB";
+
+    /// <summary>Device slot dtype of every server (<c>--slot-dtype</c>): float32 or bfloat16.</summary>
+    public string SlotDType { get; init; } = "float32";
+
+    /// <summary>
+    /// Start the adapter servers with <c>--preload</c> (the host tier filled from disk before measuring, as S-LoRA keeps
+    /// its adapters in host memory) and wait for it to finish. Base-only and the cold scenario never preload.
+    /// </summary>
+    public bool Preload { get; init; } = true;
 
     public double ZipfAlpha { get; init; } = 1.0;
 

@@ -31,9 +31,13 @@ public static class ServeCommand
                 "--padded-max-rank, adapters at their own rank; for comparisons).",
         };
         var paddedMaxRank = new Option<int?>("--padded-max-rank") { Description = "Slot rank of the padded layout (default 128)." };
+        var slotDType = new Option<string?>("--slot-dtype") { Description = "Device slot storage: float32 (default) or bfloat16 (half the bytes)." };
+        var kernel = new Option<LoraKernel?>("--lora-kernel") { Description = "LoRA kernel: bgmv (default), segmented or gathered." };
+        var preload = new Option<bool>("--preload") { Description = "Load every adapter under the roots into the host tier at start-up (until the host cache is full)." };
         var cmd = new Command("serve", "Run the gRPC inference server (the demo model when no --model is given).")
         {
             model, adapters, port, metricsPort, targetRank, slots, hostCache, maxBatch, queue, adminToken, device, layout, paddedMaxRank,
+            slotDType, kernel, preload,
         };
         // Everything, flag parsing included (--host-cache abc), runs inside CliErrors: one line on stderr, no trace.
         cmd.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
@@ -53,6 +57,9 @@ public static class ServeCommand
                 if (parse.GetValue(device) is { } d) o.Device = d;
                 if (parse.GetValue(layout) is { } l) o.LoraLayout = l;
                 if (parse.GetValue(paddedMaxRank) is { } pr) o.PaddedMaxRank = pr;
+                if (parse.GetValue(slotDType) is { } sd) o.SlotDType = sd;
+                if (parse.GetValue(kernel) is { } k) o.LoraKernel = k;
+                if (parse.GetValue(preload)) o.PreloadAdapters = true;
             });
             if (string.IsNullOrWhiteSpace(options.ModelPath)) UseDemo(options);
             try

@@ -23,6 +23,7 @@ public sealed class AdapterStore : IDisposable
     private readonly ServerMetrics _metrics;
     private readonly ILogger<AdapterStore> _log;
     private readonly SemaphoreSlim _loadGate;
+    private int _requestLoadWaiters;
 
     public AdapterStore(ServerOptions options, AdapterPathResolver paths, IAdapterLoader loader, InferenceEngine engine,
         ServerMetrics metrics, ILogger<AdapterStore> log)
@@ -44,7 +45,10 @@ public sealed class AdapterStore : IDisposable
     /// Pins adapter <paramref name="adapterId"/> for one request, loading it from disk if no tier holds it.
     /// Throws <see cref="AdapterNotFoundException"/> or <see cref="AdapterLoadException"/>.
     /// </summary>
-    public async Task<AdapterLease> AcquireAsync(string adapterId, CancellationToken cancellationToken)
+    public Task<AdapterLease> AcquireAsync(string adapterId, CancellationToken cancellationToken) =>
+        AcquireCoreAsync(adapterId, forRequest: true, cancellationToken);
+
+    private async Task<AdapterLease> AcquireCoreAsync(string adapterId, bool forRequest, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -55,15 +59,20 @@ public sealed class AdapterStore : IDisposable
                 // Unloaded between lookup and lock: look again (a fresh entry is found on disk).
                 if (entry.Detached) continue;
                 entry.Leases++;
-                entry.Hits++;
-                entry.LastUsed = DateTimeOffset.UtcNow;
+                if (forRequest)
+                {
+                    entry.Hits++;
+                    entry.LastUsed = DateTimeOffset.UtcNow;
+                }
                 if (entry.Slot >= 0 || entry.Weights is not null)
                 {
-                    _metrics.AdapterHits.WithLabels(entry.Tier.Label()).Inc();
+                    if (forRequest) _metrics.AdapterHits.WithLabels(entry.Tier.Label()).Inc();
                     return new AdapterLease(entry, this);
                 }
-                load = entry.LoadTask ??= StartLoad(entry);
+                load = entry.LoadTask ??= StartLoad(entry, forRequest);
             }
+            // The preload yields to requests waiting on a load (PreloadAsync checks this count).
+            if (forRequest) Interlocked.Increment(ref _requestLoadWaiters);
             try
             {
                 await load.WaitAsync(cancellationToken);
@@ -73,8 +82,56 @@ public sealed class AdapterStore : IDisposable
                 Release(entry);
                 throw;
             }
+            finally
+            {
+                if (forRequest) Interlocked.Decrement(ref _requestLoadWaiters);
+            }
             return new AdapterLease(entry, this);
         }
+    }
+
+    /// <summary>
+    /// Start-up preload (<see cref="ServerOptions.PreloadAdapters"/>): loads the adapters found on disk under the roots
+    /// into the host tier, in id order, one at a time, until the host budget would overflow (it never evicts what it
+    /// loaded itself). While a request waits on a load of its own, the preload waits, so serving never queues behind it.
+    /// A broken adapter is logged and skipped (requests for it get the load error as usual).
+    /// </summary>
+    public async Task PreloadAsync(CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
+        var ids = List().Where(s => s.Tier == AdapterTier.Disk).Select(s => s.Id).ToList();
+        string budget = ByteSize.Format(Host.BudgetBytes);
+        _metrics.PreloadPending.Set(ids.Count);
+        _metrics.PreloadFinished.Set(0);
+        ServerLog.PreloadStarting(_log, ids.Count, budget);
+        int loaded = 0, failed = 0, done = 0;
+        long largest = 0;
+        string reason = "all found";
+        foreach (var id in ids)
+        {
+            if (Host.UsedBytes + largest > Host.BudgetBytes)
+            {
+                reason = "host tier full";
+                break;
+            }
+            while (Volatile.Read(ref _requestLoadWaiters) > 0) await Task.Delay(5, cancellationToken);
+            try
+            {
+                using var lease = await AcquireCoreAsync(id, forRequest: false, cancellationToken);
+                largest = Math.Max(largest, lease.Entry.Bytes);
+                loaded++;
+            }
+            catch (Exception ex) when (ex is AdapterLoadException or AdapterNotFoundException)
+            {
+                failed++;   // AdapterStore.LoadNow has logged why
+            }
+            done++;
+            _metrics.PreloadPending.Set(ids.Count - done);
+            if (done % 100 == 0) ServerLog.PreloadProgress(_log, done, ids.Count, ByteSize.Format(Host.UsedBytes), budget);
+        }
+        _metrics.PreloadPending.Set(0);
+        _metrics.PreloadFinished.Set(1);
+        ServerLog.PreloadFinished(_log, loaded, failed, ids.Count - done, reason, ByteSize.Format(Host.UsedBytes), watch.Elapsed.TotalSeconds);
     }
 
     /// <summary>
@@ -176,12 +233,12 @@ public sealed class AdapterStore : IDisposable
     /// itself parallel inside libtorch, and many at once on a small machine oversubscribe the cores the engine needs
     /// (measured by the load test: with 16 concurrent misses one load took 25–35 s instead of 0.1 s; docs/performance.md).
     /// </summary>
-    private Task StartLoad(AdapterEntry entry) => Task.Run(async () =>
+    private Task StartLoad(AdapterEntry entry, bool forRequest) => Task.Run(async () =>
     {
         await _loadGate.WaitAsync();
         try
         {
-            LoadNow(entry);
+            LoadNow(entry, forRequest);
         }
         finally
         {
@@ -189,7 +246,8 @@ public sealed class AdapterStore : IDisposable
         }
     });
 
-    private void LoadNow(AdapterEntry entry)
+    /// <param name="forRequest">False for the start-up preload: then no request was served from disk (no "disk" hit).</param>
+    private void LoadNow(AdapterEntry entry, bool forRequest)
     {
         var watch = Stopwatch.StartNew();
         try
@@ -206,7 +264,7 @@ public sealed class AdapterStore : IDisposable
             }
             bool cached = Host.TryAdmit(entry, bytes);
             _metrics.AdapterLoads.WithLabels("ok").Inc();
-            _metrics.AdapterHits.WithLabels("disk").Inc();
+            if (forRequest) _metrics.AdapterHits.WithLabels("disk").Inc();
             _metrics.AdapterLoadDuration.Observe(watch.Elapsed.TotalSeconds);
             _metrics.SqueezeDuration.Observe(info.SqueezeTime.TotalSeconds);
             _metrics.RetainedEnergy.Observe(info.RetainedEnergy);

@@ -35,6 +35,8 @@ internal sealed class CausalLmGenerationModel : IGenerationModel
             AdapterSlots = options.Slots,
             LoraLayout = options.LoraLayout,
             PaddedMaxRank = options.PaddedMaxRank,
+            LoraKernel = options.LoraKernel,
+            SlotDType = options.SlotScalarType,
         });
         try
         {

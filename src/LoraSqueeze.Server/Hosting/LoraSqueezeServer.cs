@@ -67,6 +67,7 @@ public static class LoraSqueezeServer
         services.AddSingleton<AdapterStore>();
         services.AddSingleton<AdminAuthorization>();
         services.AddHostedService<EngineHostedService>();
+        services.AddHostedService<AdapterPreloadService>(); // after the engine: its start waits for the model
         services.AddGrpc(grpc =>
         {
             grpc.Interceptors.Add<MetricsInterceptor>();

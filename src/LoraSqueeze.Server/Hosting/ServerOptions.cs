@@ -31,6 +31,33 @@ public sealed class ServerOptions
     /// <summary>Slot rank of the padded layout (vLLM's max_lora_rank); unused with the uniform layout.</summary>
     public int PaddedMaxRank { get; set; } = 128;
 
+    /// <summary>
+    /// Storage dtype of the device slots: <c>float32</c> (default) or <c>bfloat16</c>, which halves slot memory and the
+    /// adapter bytes every decode step reads (the LoRA term is still accumulated in float32). Host copies stay float32.
+    /// </summary>
+    public string SlotDType { get; set; } = "float32";
+
+    /// <summary>How the batched LoRA term is computed; <see cref="LoraKernel.Bgmv"/> (default) is the fast path.</summary>
+    public LoraKernel LoraKernel { get; set; } = LoraKernel.Bgmv;
+
+    /// <summary>
+    /// At start-up, load (and squeeze) every adapter under <see cref="AdapterRoots"/> into the host tier, in id order,
+    /// until <see cref="HostCacheBytes"/> is full, as S-LoRA keeps its adapters in host memory. It runs in the
+    /// background while the server serves; a request's own load always goes first. Progress: the log and the
+    /// <c>lorasqueeze_adapter_preload_pending</c> gauge.
+    /// </summary>
+    public bool PreloadAdapters { get; set; }
+
+    /// <summary>The slot dtype as a torch scalar type (after <see cref="Validate"/>).</summary>
+    public TorchSharp.torch.ScalarType SlotScalarType => ParseSlotDType(SlotDType);
+
+    private static TorchSharp.torch.ScalarType ParseSlotDType(string text) => text.ToLowerInvariant() switch
+    {
+        "float32" or "fp32" or "f32" => TorchSharp.torch.ScalarType.Float32,
+        "bfloat16" or "bf16" => TorchSharp.torch.ScalarType.BFloat16,
+        _ => throw new ArgumentException($"Server:SlotDType must be float32 or bfloat16 (got '{text}')"),
+    };
+
     /// <summary>The rank every device slot holds: the target rank, or the padded maximum.</summary>
     public int SlotRank => LoraLayout == LoraLayout.Padded ? PaddedMaxRank : TargetRank;
 
@@ -88,6 +115,8 @@ public sealed class ServerOptions
         Positive(PaddedMaxRank, nameof(PaddedMaxRank));
         Positive(MaxConcurrentLoads, nameof(MaxConcurrentLoads));
         if (!Enum.IsDefined(LoraLayout)) throw new ArgumentException($"Server:LoraLayout must be Uniform or Padded (got {LoraLayout})");
+        if (!Enum.IsDefined(LoraKernel)) throw new ArgumentException($"Server:LoraKernel must be Bgmv, Segmented or Gathered (got {LoraKernel})");
+        _ = ParseSlotDType(SlotDType ?? "");
         Positive(MaxBatch, nameof(MaxBatch));
         Positive(MaxTokensPerStep, nameof(MaxTokensPerStep));
         Positive(QueueLength, nameof(QueueLength));

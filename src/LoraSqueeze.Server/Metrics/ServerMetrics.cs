@@ -49,6 +49,10 @@ public sealed class ServerMetrics
             new GaugeConfiguration { LabelNames = ["tier"] });
         SlotsUsed = f.CreateGauge("lorasqueeze_adapter_slots_used", "Device slots holding an adapter.");
         SlotsTotal = f.CreateGauge("lorasqueeze_adapter_slots_total", "Device slots configured.");
+        PreloadPending = f.CreateGauge("lorasqueeze_adapter_preload_pending",
+            "Adapters the start-up preload has still to load into the host tier (0 when it is finished or off).");
+        PreloadFinished = f.CreateGauge("lorasqueeze_adapter_preload_finished",
+            "1 once the start-up preload has finished (or when it is off), else 0.");
     }
 
     public CollectorRegistry Registry { get; }
@@ -71,4 +75,6 @@ public sealed class ServerMetrics
     public Gauge TierAdapters { get; }
     public Gauge SlotsUsed { get; }
     public Gauge SlotsTotal { get; }
+    public Gauge PreloadPending { get; }
+    public Gauge PreloadFinished { get; }
 }

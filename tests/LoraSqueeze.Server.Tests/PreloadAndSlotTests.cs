@@ -1,0 +1,116 @@
+using LoraSqueeze.Protos.V1;
+using LoraSqueeze.Server.Hosting;
+
+namespace LoraSqueeze.Server.Tests;
+
+/// <summary>
+/// The start-up preload (<see cref="ServerOptions.PreloadAdapters"/>: the host tier filled from disk, as S-LoRA keeps its
+/// adapters in host memory) and bfloat16 device slots, on real servers.
+/// </summary>
+public sealed class PreloadAndSlotTests
+{
+    private static async Task WaitForPreloadAsync(TestServer server) =>
+        await Eventually.True(async () => MetricsText.Value(await MetricsText.ReadAsync(server), "lorasqueeze_adapter_preload_finished") == 1,
+            timeoutMs: 60_000);
+
+    [Fact]
+    public async Task Preload_fills_the_host_tier_skips_a_broken_adapter_and_requests_then_hit_the_host_tier()
+    {
+        await using var server = await TestServer.StartAsync(o =>
+        {
+            o.PreloadAdapters = true;
+            // A broken adapter among the good ones: the preload logs it, counts it, and goes on.
+            var broken = Directory.CreateDirectory(Path.Combine(o.AdapterRoots[0], "zz-broken")).FullName;
+            File.WriteAllText(Path.Combine(broken, "adapter_config.json"), "{ not json");
+        });
+        await WaitForPreloadAsync(server);
+        var metrics = await MetricsText.ReadAsync(server);
+        Assert.Equal(0, MetricsText.Value(metrics, "lorasqueeze_adapter_preload_pending"));
+        Assert.Equal(3, MetricsText.Value(metrics, "lorasqueeze_adapter_loads_total", ("result", "ok")));
+        Assert.Equal(1, MetricsText.Value(metrics, "lorasqueeze_adapter_loads_total", ("result", "error")));
+        Assert.Equal(3, MetricsText.Value(metrics, "lorasqueeze_adapters", ("tier", "host")));
+        // A preload is not a request: no adapter lookup was served from any tier yet.
+        Assert.Equal(0, MetricsText.Value(metrics, "lorasqueeze_adapter_hits_total"));
+
+        var list = await server.Adapters.ListAsync(new ListAdaptersRequest());
+        foreach (var id in new[] { "demo-r4", "demo-r8", "demo-r16" })
+            Assert.Equal(Tier.Host, list.Adapters.Single(a => a.AdapterId == id).Tier);
+
+        var reply = await server.Inference.GenerateAsync(InferenceTests.Request("the quick brown fox", "demo-r8", maxTokens: 4));
+        Assert.NotEmpty(reply.TokenIds);
+        metrics = await MetricsText.ReadAsync(server);
+        Assert.Equal(1, MetricsText.Value(metrics, "lorasqueeze_adapter_hits_total", ("tier", "host")));
+        Assert.Equal(0, MetricsText.Value(metrics, "lorasqueeze_adapter_hits_total", ("tier", "disk")));
+        Assert.Equal(3, MetricsText.Value(metrics, "lorasqueeze_adapter_loads_total", ("result", "ok"))); // no second read
+    }
+
+    [Fact]
+    public async Task Preload_stops_at_the_host_budget_without_evicting_what_it_loaded()
+    {
+        long perAdapter;
+        await using (var probe = await TestServer.StartAsync(o => o.PreloadAdapters = true))
+        {
+            await WaitForPreloadAsync(probe);
+            // Every demo adapter is squeezed (or padded) to the same slot rank and modules: equal sizes.
+            perAdapter = (long)MetricsText.Value(await MetricsText.ReadAsync(probe), "lorasqueeze_adapter_bytes", ("tier", "host")) / 3;
+        }
+        Assert.True(perAdapter > 0);
+        await using var server = await TestServer.StartAsync(o =>
+        {
+            o.PreloadAdapters = true;
+            o.HostCacheBytes = perAdapter * 5 / 2;   // room for two of the three
+        });
+        await WaitForPreloadAsync(server);
+        var metrics = await MetricsText.ReadAsync(server);
+        Assert.Equal(2, MetricsText.Value(metrics, "lorasqueeze_adapters", ("tier", "host")));
+        Assert.Equal(0, MetricsText.Value(metrics, "lorasqueeze_adapter_evictions_total", ("tier", "host")));
+        Assert.Equal(2, MetricsText.Value(metrics, "lorasqueeze_adapter_loads_total", ("result", "ok")));
+        // The one left on disk still loads on demand.
+        var list = await server.Adapters.ListAsync(new ListAdaptersRequest());
+        var onDisk = list.Adapters.Single(a => a.Tier == Tier.Disk && a.AdapterId.StartsWith("demo-", StringComparison.Ordinal));
+        var reply = await server.Inference.GenerateAsync(InferenceTests.Request("hello", onDisk.AdapterId, maxTokens: 2));
+        Assert.NotEmpty(reply.TokenIds);
+    }
+
+    [Fact]
+    public async Task Without_preload_nothing_is_loaded_before_the_first_request()
+    {
+        await using var server = await TestServer.StartAsync();
+        var metrics = await MetricsText.ReadAsync(server);
+        Assert.Equal(1, MetricsText.Value(metrics, "lorasqueeze_adapter_preload_finished"));
+        Assert.Equal(0, MetricsText.Value(metrics, "lorasqueeze_adapter_loads_total", ("result", "ok")));
+        Assert.Equal(0, MetricsText.Value(metrics, "lorasqueeze_adapters", ("tier", "host")));
+    }
+
+    [Fact]
+    public async Task Bfloat16_slots_take_half_the_device_bytes_and_still_apply_the_adapter()
+    {
+        await using var f32 = await TestServer.StartAsync();
+        await using var bf16 = await TestServer.StartAsync(o => o.SlotDType = "bfloat16");
+        var withAdapter = InferenceTests.Request("the quick brown fox", "demo-r16", maxTokens: 8, seed: null, temperature: 0);
+        var baseOnly = InferenceTests.Request("the quick brown fox", "", maxTokens: 8, seed: null, temperature: 0);
+        var a = await f32.Inference.GenerateAsync(withAdapter);
+        var b = await bf16.Inference.GenerateAsync(withAdapter);
+        Assert.NotEmpty(b.TokenIds);
+        double f32Bytes = MetricsText.Value(await MetricsText.ReadAsync(f32), "lorasqueeze_adapter_bytes", ("tier", "device"));
+        double bf16Bytes = MetricsText.Value(await MetricsText.ReadAsync(bf16), "lorasqueeze_adapter_bytes", ("tier", "device"));
+        Assert.True(f32Bytes > 0);
+        Assert.Equal(f32Bytes / 2, bf16Bytes);
+        // The base model is untouched by the slot dtype, and the adapter changes the output in both servers.
+        var baseTokens = (await f32.Inference.GenerateAsync(baseOnly)).TokenIds;
+        Assert.Equal(baseTokens, (await bf16.Inference.GenerateAsync(baseOnly)).TokenIds);
+        Assert.NotEqual(baseTokens, a.TokenIds);
+        Assert.NotEqual(baseTokens, b.TokenIds);
+    }
+
+    [Theory]
+    [InlineData("float16")]
+    [InlineData("int8")]
+    public void An_unknown_slot_dtype_is_refused_by_name(string dtype)
+    {
+        var options = new ServerOptions { ModelPath = "/m", SlotDType = dtype };
+        var ex = Assert.Throws<ArgumentException>(options.Validate);
+        Assert.Contains("Server:SlotDType", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(dtype, ex.Message, StringComparison.Ordinal);
+    }
+}
