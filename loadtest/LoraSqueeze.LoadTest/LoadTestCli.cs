@@ -99,16 +99,19 @@ public static class LoadTestCli
         using var http = new HttpClient();
         var loadBefore = MachineInfo.LoadAverage();
         ServerCounters? before = null;
+        var steady = metricsUri is null ? null
+            : new SteadyStateProbe(async token => (await ServerCounters.ScrapeAsync(http, metricsUri, token)).GeneratedTokens);
         var results = await new LoadRunner(target, progress).RunAsync(workload, options, async () =>
         {
             if (metricsUri is not null) before = await ServerCounters.ScrapeAsync(http, metricsUri, ct);
-        }, ct);
+        }, steady, ct);
         ServerCounters? delta = null;
         if (metricsUri is not null && before is not null) delta = (await ServerCounters.ScrapeAsync(http, metricsUri, ct)).Minus(before);
         string mode = options.Mode == LoadMode.Open
             ? string.Create(CultureInfo.InvariantCulture, $"open loop, Poisson {options.Rate} req/s")
             : $"closed loop, {options.Concurrency} clients";
-        var report = LoadReport.From("run", target.ToString(), mode, ComparisonRunner.Describe(workload), results, delta, loadBefore, MachineInfo.LoadAverage());
+        var report = LoadReport.From("run", target.ToString(), mode, ComparisonRunner.Describe(workload), results, delta, loadBefore, MachineInfo.LoadAverage(),
+            steady?.OutputTokensPerSecond ?? double.NaN);
         Directory.CreateDirectory(outDir);
         ReportJson.Write(Path.Combine(outDir, "report.json"), new { report, requests = results });
         await File.WriteAllTextAsync(Path.Combine(outDir, "report.md"), RunMarkdown.Single(report), ct);

@@ -64,6 +64,29 @@ public sealed class EndToEndTests : IAsyncLifetime
     };
 
     [Fact]
+    public async Task Closed_loop_run_to_its_duration_reports_a_steady_window_from_the_server_counter()
+    {
+        var options = new LoadOptions
+        {
+            Mode = LoadMode.Closed,
+            Concurrency = 4,
+            Duration = TimeSpan.FromSeconds(4),
+            MaxRequests = 100_000,
+            WarmupAdapter = "demo-r16",
+            ProgressInterval = TimeSpan.Zero,
+        };
+        var report = await LoadTestCli.RunOnceAsync(_endpoints.GrpcUri, _endpoints.MetricsUri, Workload, options,
+            Path.Combine(_dir, "steady"), null, CancellationToken.None);
+        Assert.Equal(0, report.Failed);
+        Assert.False(double.IsNaN(report.SteadyOutputTokensPerSecond));
+        Assert.True(report.SteadyOutputTokensPerSecond > 0);
+        // The window (the last 3 s of sending) saw at most every token the server generated in the run.
+        Assert.True(report.SteadyOutputTokensPerSecond * 3 * 0.9 <= report.Server!.GeneratedTokens,
+            $"steady {report.SteadyOutputTokensPerSecond} tok/s vs {report.Server.GeneratedTokens} tokens in all");
+        Assert.Equal(report.SteadyOutputTokensPerSecond, report.ComparedTokensPerSecond);
+    }
+
+    [Fact]
     public async Task Closed_loop_quick_run_reports_counts_that_add_up()
     {
         var outDir = Path.Combine(_dir, "closed");
@@ -85,6 +108,8 @@ public sealed class EndToEndTests : IAsyncLifetime
         Assert.Equal(report.Sent, report.AdapterRequests + report.BaseRequests);
         Assert.True(report.OutputTokens > 0 && report.OutputTokensPerSecond > 0);
         Assert.Equal(report.Succeeded, report.Latency.Count);
+        // It stopped at its request cap before the window ended: no saturated window, so no steady figure.
+        Assert.True(double.IsNaN(report.SteadyOutputTokensPerSecond));
 
         // The server saw exactly the measured requests' tokens (the warm-up finished before the first scrape).
         var server = report.Server!;

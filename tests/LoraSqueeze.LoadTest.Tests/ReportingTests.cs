@@ -58,6 +58,22 @@ public sealed class ReportingTests
         Assert.Equal(2.0, r.Latency.P50, 12);
     }
 
+    [Fact]
+    public async Task Steady_probe_divides_the_counter_change_by_the_window_and_gives_up_when_cut_short()
+    {
+        // A counter that grows by 200 tokens per second of the run's clock.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var probe = new SteadyStateProbe(_ => Task.FromResult(200 * clock.Elapsed.TotalSeconds), fromFraction: 0.5);
+        await probe.RunAsync(clock, TimeSpan.FromSeconds(1), () => false, CancellationToken.None);
+        Assert.InRange(probe.WindowSeconds, 0.45, 0.9);
+        Assert.InRange(probe.OutputTokensPerSecond!.Value, 190, 210);
+
+        var cut = new SteadyStateProbe(_ => Task.FromResult(1.0), fromFraction: 0.5);
+        await cut.RunAsync(System.Diagnostics.Stopwatch.StartNew(), TimeSpan.FromMilliseconds(200), () => true, CancellationToken.None);
+        Assert.Null(cut.OutputTokensPerSecond);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SteadyStateProbe(_ => Task.FromResult(0.0), fromFraction: 1));
+    }
+
     [Theory]
     [InlineData(0.95, 0.80, true)]   // ours lost 5 %, padded 20 %: exactly 4 ×
     [InlineData(0.95, 0.85, false)]  // 15 % is only 3 ×

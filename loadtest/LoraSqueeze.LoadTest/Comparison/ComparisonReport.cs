@@ -42,13 +42,10 @@ public static class ComparisonReport
             ? "Ours, padded and the sweep start with `--preload` (the host tier filled from disk before the window, as far as the budget allows; S-LoRA keeps adapters in host memory); base-only and cold do not."
             : "No preload: every adapter is loaded on first use.");
         sb.AppendLine();
-        sb.AppendLine(RunMarkdown.Table(c.Scenarios.Select(x => x.Report).ToList(), new Reporting.LoadReport
-        {
-            Name = "base", Target = "", Mode = "", Workload = "", ErrorsByStatus = new Dictionary<string, int>(),
-            TimeToFirstToken = Percentiles.Summarize([]), Latency = Percentiles.Summarize([]), OutputTokensPerSecond = c.BaseTokensPerSecond,
-        }));
+        sb.AppendLine(RunMarkdown.Table(c.Scenarios.Select(x => x.Report).ToList(), r => c.Ratio(c.Scenarios.First(x => ReferenceEquals(x.Report, r)))));
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-            $"× base = output tokens/s over the faster base-only run ({c.BaseTokensPerSecond:F1} tok/s; the conservative ceiling). " +
+            $"× base = {(c.UsesSteadyWindow ? "steady tok/s (server-counted tokens between 25 % and 100 % of the sending window, while all clients have a request in flight: no ramp-up, no drain)" : "out tok/s (completed requests' tokens from first send to last completion)")} " +
+            $"over the faster base-only run ({c.BaseTokensPerSecond:F1} tok/s; the conservative ceiling). Out tok/s is the end-to-end figure. " +
             $"Slot hits / host / disk: requests whose adapter was already in a device slot / slot misses served from the host cache / loads from disk (squeezed)."));
         sb.AppendLine();
         if (c.Uniform is { } u && c.Padded is { } p)

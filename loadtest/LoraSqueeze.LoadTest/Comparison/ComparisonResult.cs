@@ -16,10 +16,18 @@ public sealed record ComparisonResult
     public long AdapterDiskBytes { get; init; }
     public int PhysicalAdapters { get; init; }
 
-    /// <summary>Base-only output tokens/s: the fastest base run.</summary>
-    public double BaseTokensPerSecond => Scenarios.Where(s => s.Kind == "base").Select(s => s.Report.OutputTokensPerSecond).DefaultIfEmpty(double.NaN).Max();
+    /// <summary>
+    /// Every scenario has a steady-window figure (closed loop, not cut short): then ratios divide those, which are
+    /// saturated throughput without ramp-up and drain; otherwise the end-to-end figures.
+    /// </summary>
+    public bool UsesSteadyWindow => Scenarios.Count > 0 && Scenarios.All(s => !double.IsNaN(s.Report.SteadyOutputTokensPerSecond));
 
-    public double Ratio(ScenarioResult s) => s.Report.OutputTokensPerSecond / BaseTokensPerSecond;
+    private double Compared(ScenarioResult s) => UsesSteadyWindow ? s.Report.SteadyOutputTokensPerSecond : s.Report.OutputTokensPerSecond;
+
+    /// <summary>Base-only output tokens/s: the fastest base run.</summary>
+    public double BaseTokensPerSecond => Scenarios.Where(s => s.Kind == "base").Select(Compared).DefaultIfEmpty(double.NaN).Max();
+
+    public double Ratio(ScenarioResult s) => Compared(s) / BaseTokensPerSecond;
 
     public ScenarioResult? Uniform => Scenarios.FirstOrDefault(s => s.Kind == "uniform");
 

@@ -61,7 +61,7 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
             var report = await RunScenarioAsync(name, layout, root, workload, set.Ids[^1], index, preload, ct);
             results.Add(new ScenarioResult(kind, layout, n, slotRank, report));
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"[{s.ModelName}]   → {report.OutputTokensPerSecond:F1} tok/s, {report.RequestsPerSecond:F2} req/s, {report.Failed} failed"));
+                $"[{s.ModelName}]   → {report.OutputTokensPerSecond:F1} tok/s end to end, {report.SteadyOutputTokensPerSecond:F1} tok/s steady, {report.RequestsPerSecond:F2} req/s, {report.Failed} failed"));
         }
         // The headline uniform run is also the sweep's last point.
         return new ComparisonResult
@@ -108,10 +108,12 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
         var runner = new LoadRunner(server.GrpcUri, log);
         // Counters are read after the warm-up so they cover the measured window only.
         ServerCounters? before = null;
-        var results = await runner.RunAsync(workload, options, async () => before = await ServerCounters.ScrapeAsync(http, server.MetricsUri, ct), ct);
+        var steady = new SteadyStateProbe(async token => (await ServerCounters.ScrapeAsync(http, server.MetricsUri, token)).GeneratedTokens);
+        var results = await runner.RunAsync(workload, options, async () => before = await ServerCounters.ScrapeAsync(http, server.MetricsUri, ct), steady, ct);
         var after = await ServerCounters.ScrapeAsync(http, server.MetricsUri, ct);
         return LoadReport.From(name, server.GrpcUri.ToString(), $"closed loop, {s.Concurrency} clients",
-            Describe(workload), results, before is null ? after : after.Minus(before), loadBefore, MachineInfo.LoadAverage());
+            Describe(workload), results, before is null ? after : after.Minus(before), loadBefore, MachineInfo.LoadAverage(),
+            steady.OutputTokensPerSecond ?? double.NaN);
     }
 
     /// <summary>Polls /metrics until the server's start-up preload has finished (the measured window starts after it).</summary>

@@ -22,6 +22,12 @@ public sealed record LoadReport
     public double SpanSeconds { get; init; }
     public double RequestsPerSecond { get; init; }
     public double OutputTokensPerSecond { get; init; }
+
+    /// <summary>Server-counted tokens/s in the saturated middle of a closed-loop run (<see cref="SteadyStateProbe"/>); NaN when not measured.</summary>
+    public double SteadyOutputTokensPerSecond { get; init; } = double.NaN;
+
+    /// <summary>The steady figure when measured, otherwise the end-to-end one: what comparisons divide.</summary>
+    public double ComparedTokensPerSecond => double.IsNaN(SteadyOutputTokensPerSecond) ? OutputTokensPerSecond : SteadyOutputTokensPerSecond;
     public double PromptTokensPerSecond { get; init; }
     public long OutputTokens { get; init; }
     public long PromptTokens { get; init; }
@@ -32,7 +38,7 @@ public sealed record LoadReport
     public double[] LoadAverageAfter { get; init; } = [];
 
     public static LoadReport From(string name, string target, string mode, string workload, IReadOnlyList<RequestResult> results,
-        ServerCounters? server, double[] loadBefore, double[] loadAfter)
+        ServerCounters? server, double[] loadBefore, double[] loadAfter, double steadyOutputTokensPerSecond = double.NaN)
     {
         var ok = results.Where(r => r.Ok).ToList();
         double span = results.Count == 0 ? 0 : results.Max(r => r.EndSeconds) - results.Min(r => r.StartSeconds);
@@ -55,6 +61,7 @@ public sealed record LoadReport
             SpanSeconds = span,
             RequestsPerSecond = span > 0 ? ok.Count / span : 0,
             OutputTokensPerSecond = span > 0 ? outTokens / span : 0,
+            SteadyOutputTokensPerSecond = steadyOutputTokensPerSecond,
             PromptTokensPerSecond = span > 0 ? promptTokens / span : 0,
             OutputTokens = outTokens,
             PromptTokens = promptTokens,

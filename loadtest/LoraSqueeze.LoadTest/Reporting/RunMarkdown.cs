@@ -6,18 +6,19 @@ namespace LoraSqueeze.LoadTest.Reporting;
 /// <summary>Markdown tables for load reports.</summary>
 public static class RunMarkdown
 {
-    public static string Table(IReadOnlyList<LoadReport> reports, LoadReport? baseline = null)
+    /// <param name="ratio">The "× base" column per report; none: "—".</param>
+    public static string Table(IReadOnlyList<LoadReport> reports, Func<LoadReport, double>? ratio = null)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| run | ok / sent | errors | req/s | out tok/s | × base | TTFT p50 / p90 / p99 s | latency p50 / p90 / p99 s | slot hits / host / disk | mean batch | load avg |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| run | ok / sent | errors | req/s | out tok/s | steady tok/s | × base | TTFT p50 / p90 / p99 s | latency p50 / p90 / p99 s | slot hits / host / disk | mean batch | load avg |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in reports)
         {
             var s = r.Server;
-            string ratio = baseline is { OutputTokensPerSecond: > 0 } ? F(r.OutputTokensPerSecond / baseline.OutputTokensPerSecond, "F3") : "—";
+            string times = ratio is null ? "—" : F(ratio(r), "F3");
             string errors = r.ErrorsByStatus.Count == 0 ? "0" : string.Join(", ", r.ErrorsByStatus.Select(e => $"{e.Key} {e.Value}"));
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Name} | {r.Succeeded} / {r.Sent} | {errors} | {r.RequestsPerSecond:F2} | {r.OutputTokensPerSecond:F1} | {ratio} | " +
+                $"| {r.Name} | {r.Succeeded} / {r.Sent} | {errors} | {r.RequestsPerSecond:F2} | {r.OutputTokensPerSecond:F1} | {F(r.SteadyOutputTokensPerSecond, "F1")} | {times} | " +
                 $"{r.TimeToFirstToken.P50:F2} / {r.TimeToFirstToken.P90:F2} / {r.TimeToFirstToken.P99:F2} | " +
                 $"{r.Latency.P50:F2} / {r.Latency.P90:F2} / {r.Latency.P99:F2} | " +
                 $"{(s is null ? "—" : $"{s.DeviceHits:F0} / {s.HostHits:F0} / {s.DiskLoads:F0}")} | {(s is null ? "—" : F(s.MeanBatch, "F2"))} | " +

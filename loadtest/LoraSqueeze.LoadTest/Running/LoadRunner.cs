@@ -19,7 +19,7 @@ public sealed class LoadRunner(Uri target, TextWriter? progress = null)
 
     /// <summary>Runs the load; <paramref name="onMeasuredStart"/> runs after the warm-up, just before the measured window.</summary>
     public async Task<IReadOnlyList<RequestResult>> RunAsync(WorkloadSpec workload, LoadOptions options,
-        Func<Task>? onMeasuredStart = null, CancellationToken ct = default)
+        Func<Task>? onMeasuredStart = null, SteadyStateProbe? steady = null, CancellationToken ct = default)
     {
         options.Validate();
         LoopbackGuard.Check(_target.ToString());
@@ -48,6 +48,10 @@ public sealed class LoadRunner(Uri target, TextWriter? progress = null)
         }
 
         using var progressTimer = StartProgress(options, clock, () => Volatile.Read(ref sent), results);
+        // Only a closed loop keeps the server saturated for the whole window; an open loop's steady figure is its rate.
+        var steadyTask = steady is not null && options.Mode == LoadMode.Closed
+            ? steady.RunAsync(clock, options.Duration, () => Volatile.Read(ref sent) >= options.MaxRequests || ct.IsCancellationRequested, ct)
+            : Task.CompletedTask;
         var inFlight = new List<Task>();
         if (options.Mode == LoadMode.Closed)
         {
@@ -91,6 +95,7 @@ public sealed class LoadRunner(Uri target, TextWriter? progress = null)
         if (await Task.WhenAny(all, Task.Delay(options.DrainTimeout + (options.Duration - clock.Elapsed).Duration(), CancellationToken.None)) != all)
             await drain.CancelAsync();
         await all;
+        await steadyTask;
         progress?.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  done: {results.Count} requests in {clock.Elapsed.TotalSeconds:F1} s"));
         return [.. results.OrderBy(r => r.Index)];
