@@ -137,9 +137,10 @@ public static class LoadTestCli
     private static Command CompareCommand()
     {
         var model = new Option<string>("--model") { Description = "demo (what `lorasqueeze serve` serves), h1024 (generated, hidden 1024, 4 layers) or a model folder.", DefaultValueFactory = _ => "demo" };
-        var quick = new Option<bool>("--quick") { Description = "20 s per scenario, sweep 5 → N only, one adapter file per rank (under 5 minutes)." };
+        var quick = new Option<bool>("--quick") { Description = "2 rounds of 15 s windows, sweep 5 → N only, one adapter file per rank (about 5 minutes on h1024)." };
+        var rounds = new Option<int?>("--rounds") { Description = "Interleaved base/ours/padded rounds (default 3, quick 2)." };
         var adapterCount = new Option<int>("--adapters") { Description = "Distinct adapters in the headline scenarios.", DefaultValueFactory = _ => 1000 };
-        var duration = new Option<double?>("--duration") { Description = "Seconds per scenario (default 60, quick 20)." };
+        var duration = new Option<double?>("--duration") { Description = "Seconds per measured window (default 40, quick 15)." };
         var concurrency = new Option<int>("--concurrency") { Description = "Closed-loop clients.", DefaultValueFactory = _ => 16 };
         var targetRank = new Option<int>("--target-rank") { Description = "Our uniform rank.", DefaultValueFactory = _ => 16 };
         var work = new Option<string>("--work") { Description = "Generated assets and server logs.", DefaultValueFactory = _ => "artifacts/loadtest" };
@@ -150,7 +151,7 @@ public static class LoadTestCli
         var noPreload = new Option<bool>("--no-preload") { Description = "Do not fill the host tier before measuring: every adapter loads on first use." };
         var cmd = new Command("compare", "Start servers on loopback and compare ours (uniform), padded (vLLM/SGLang) and base-only, plus an adapter-count sweep.")
         {
-            model, quick, adapterCount, duration, concurrency, targetRank, work, outDir, launcher, slotDType, hostCache, noPreload,
+            model, quick, adapterCount, duration, rounds, concurrency, targetRank, work, outDir, launcher, slotDType, hostCache, noPreload,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -175,7 +176,9 @@ public static class LoadTestCli
                     CopiesPerRank = q ? 1 : 4,
                     TargetRank = parse.GetValue(targetRank),
                     Concurrency = parse.GetValue(concurrency),
-                    Duration = TimeSpan.FromSeconds(parse.GetValue(duration) ?? (q ? 20 : 60)),
+                    Duration = TimeSpan.FromSeconds(parse.GetValue(duration) ?? (q ? 15 : 40)),
+                    Rounds = parse.GetValue(rounds) ?? (q ? 2 : 3),
+                    WarmupDuration = TimeSpan.FromSeconds(q ? 10 : 20),
                     Quick = q,
                     SlotDType = parse.GetValue(slotDType)!,
                     HostCache = parse.GetValue(hostCache)!,

@@ -1,9 +1,9 @@
 namespace LoraSqueeze.LoadTest.Comparison;
 
 /// <summary>
-/// Everything a comparison measured, with the throughput ratios against the base-only ceiling. Base-only runs at the
-/// start and at the end; the ceiling is the faster of them, so a slow base run (another job on the shared machine, or
-/// the base-only tail stalls seen in docs/performance.md) can only make our ratios look worse, never better.
+/// Everything a comparison measured, with the throughput ratios against the base-only ceiling. Base-only, ours and
+/// padded run in interleaved rounds (rotated order) on long-lived servers, so slow drift of a shared machine falls on
+/// all three alike; a kind's figure is the mean over its rounds, and the per-round paired ratios show the spread.
 /// </summary>
 public sealed record ComparisonResult
 {
@@ -17,22 +17,44 @@ public sealed record ComparisonResult
     public int PhysicalAdapters { get; init; }
 
     /// <summary>
-    /// Every scenario has a steady-window figure (closed loop, not cut short): then ratios divide those, which are
-    /// saturated throughput without ramp-up and drain; otherwise the end-to-end figures.
+    /// Every window has a steady-window figure (closed loop, not cut short): then ratios divide those (saturated
+    /// throughput without ramp-up and drain); otherwise the end-to-end figures.
     /// </summary>
     public bool UsesSteadyWindow => Scenarios.Count > 0 && Scenarios.All(s => !double.IsNaN(s.Report.SteadyOutputTokensPerSecond));
 
-    private double Compared(ScenarioResult s) => UsesSteadyWindow ? s.Report.SteadyOutputTokensPerSecond : s.Report.OutputTokensPerSecond;
+    /// <summary>The figure a window is compared by.</summary>
+    public double Compared(ScenarioResult s) => UsesSteadyWindow ? s.Report.SteadyOutputTokensPerSecond : s.Report.OutputTokensPerSecond;
 
-    /// <summary>Base-only output tokens/s: the fastest base run.</summary>
-    public double BaseTokensPerSecond => Scenarios.Where(s => s.Kind == "base").Select(Compared).DefaultIfEmpty(double.NaN).Max();
+    /// <summary>The measured windows of a kind: its rounds (or, in a comparison written before rounds existed, every window).</summary>
+    public IReadOnlyList<ScenarioResult> Windows(string kind)
+    {
+        bool rounds = Scenarios.Any(s => s.Round > 0);
+        return [.. Scenarios.Where(s => s.Kind == kind && (!rounds || s.Round > 0 || kind is "sweep" or "uniform-cold"))];
+    }
 
+    /// <summary>Mean output tokens/s of a kind over its windows.</summary>
+    public double MeanTokensPerSecond(string kind) => Windows(kind).Select(Compared).DefaultIfEmpty(double.NaN).Average();
+
+    /// <summary>Base-only output tokens/s: the mean over the base rounds (the ceiling).</summary>
+    public double BaseTokensPerSecond => MeanTokensPerSecond("base");
+
+    /// <summary>One window over the base ceiling.</summary>
     public double Ratio(ScenarioResult s) => Compared(s) / BaseTokensPerSecond;
 
-    public ScenarioResult? Uniform => Scenarios.FirstOrDefault(s => s.Kind == "uniform");
+    /// <summary>A kind's mean over the base mean: the figure the targets are judged on.</summary>
+    public double KindRatio(string kind) => MeanTokensPerSecond(kind) / BaseTokensPerSecond;
 
-    public ScenarioResult? Padded => Scenarios.FirstOrDefault(s => s.Kind == "padded");
+    /// <summary>Per round, the kind's window over that round's base window (paired: neighbours in time).</summary>
+    public IReadOnlyList<double> PairedRatios(string kind) =>
+        [.. Windows(kind).Where(w => w.Round > 0)
+            .Select(w => (w, b: Scenarios.FirstOrDefault(x => x.Kind == "base" && x.Round == w.Round)))
+            .Where(p => p.b is not null)
+            .Select(p => Compared(p.w) / Compared(p.b!))];
+
+    public ScenarioResult? Uniform => Windows("uniform") is [var first, ..] ? first : null;
+
+    public ScenarioResult? Padded => Windows("padded") is [var first, ..] ? first : null;
 
     /// <summary>Padded loss over ours: (1 − padded ratio) / (1 − uniform ratio). Target ≥ 4.</summary>
-    public double LossMultiple => Uniform is { } u && Padded is { } p ? (1 - Ratio(p)) / (1 - Ratio(u)) : double.NaN;
+    public double LossMultiple => Uniform is not null && Padded is not null ? (1 - KindRatio("padded")) / (1 - KindRatio("uniform")) : double.NaN;
 }

@@ -9,11 +9,24 @@ namespace LoraSqueeze.LoadTest.Comparison;
 /// <summary>
 /// The comparison of issue 7 in one run with one load: base-only (the ceiling), ours (uniform slots at the target rank,
 /// adapters squeezed), the vLLM/SGLang layout (slots padded to the largest source rank, adapters exact), and ours as the
-/// number of distinct adapters grows (S-LoRA's headline figure). Every scenario gets a fresh server process with the
-/// same settings and the same request sequence (same seed); base-only runs first and last to bracket drift.
+/// number of distinct adapters grows (S-LoRA's headline figure).
+/// Method: two long-lived servers with the same settings, ours (which also serves the base-only and sweep windows; a
+/// base-only request there never touches an adapter) and padded, both preloaded and warmed up by an unmeasured window;
+/// then <see cref="ComparisonSettings.Rounds"/> rounds of base, ours and padded windows in rotated order, so slow drift
+/// of a shared machine and "first window after start" effects fall on every kind alike (one server per scenario, as
+/// this runner did before, measured the same base-only load 10–25 % apart from run to run). Every window replays the
+/// same request sequence (same seed); only the adapter ids differ (none for base-only). Then the sweep on ours, and the
+/// cold run (raw adapters squeezed on first use) on a fresh server.
 /// </summary>
 public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log)
 {
+    /// <summary>The kinds of a round, in the order of round 1; round k starts k − 1 places later.</summary>
+    internal static readonly string[] RoundKinds = ["base", "uniform", "padded"];
+
+    /// <summary>The order of the kinds in round <paramref name="round"/> (1-based): each kind takes each position once per three rounds.</summary>
+    internal static IReadOnlyList<string> RoundOrder(int round) =>
+        [.. Enumerable.Range(0, RoundKinds.Length).Select(k => RoundKinds[(k + round - 1) % RoundKinds.Length])];
+
     public async Task<ComparisonResult> RunAsync(string command, CancellationToken ct)
     {
         var s = settings;
@@ -31,39 +44,60 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
             VocabSize = vocab,
             Seed = s.Seed,
         };
-        // "uniform" serves the pool squeezed ahead of time (load = read, exact); "uniform-cold" serves the raw adapters
-        // and squeezes each on its first use inside the measured window; "padded" serves the raw adapters as they are.
-        var plan = new List<(string Kind, string Layout, int Adapters)>
-        {
-            ("base", "uniform", 0), ("uniform", "uniform", s.Adapters), ("padded", "padded", s.Adapters), ("uniform-cold", "uniform", s.Adapters),
-        };
-        plan.AddRange(s.Sweep.Where(n => n < s.Adapters).Select(n => ("sweep", "uniform", n)));
-        plan.Add(("base", "uniform", 0));
-
+        var adapterWorkload = baseWorkload with { AdapterIds = set.Ids.Take(s.Adapters).ToList() };
         var results = new List<ScenarioResult>();
-        int index = 0;
-        foreach (var (kind, layout, n) in plan)
+        int windows = s.Rounds * RoundKinds.Length + s.Sweep.Count(n => n < s.Adapters) + 1, index = 0;
+
+        // Ours serves the pool squeezed ahead of time (its load is a read; the squeeze is then exact), padded the raw
+        // adapters exactly as stored, zero-padded into rank-max slots.
+        await using (var ours = await StartServerAsync("ours", "uniform", squeezed.Root, s.Preload, ct))
+        await using (var padded = await StartServerAsync("padded", "padded", set.Root, s.Preload, ct))
         {
-            ct.ThrowIfCancellationRequested();
-            index++;
-            string name = kind switch
+            foreach (var (server, name) in new[] { (ours, "ours"), (padded, "padded") })
             {
-                "base" => $"base-only #{results.Count(r => r.Kind == "base") + 1}",
-                "uniform-cold" => $"uniform n={n}, squeeze on load",
-                "padded" => $"padded n={n}",
-                _ => $"uniform n={n}",
-            };
-            string root = kind is "uniform" or "sweep" ? squeezed.Root : set.Root;
-            int slotRank = layout == "padded" ? s.PaddedMaxRank : s.TargetRank;
-            log.WriteLine($"[{s.ModelName}] scenario {index}/{plan.Count}: {name} (slot rank {slotRank})");
-            var workload = baseWorkload with { AdapterIds = set.Ids.Take(n).ToList() };
-            bool preload = s.Preload && kind is "uniform" or "padded" or "sweep";
-            var report = await RunScenarioAsync(name, layout, root, workload, set.Ids[^1], index, preload, ct);
-            results.Add(new ScenarioResult(kind, layout, n, slotRank, report));
-            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"[{s.ModelName}]   → {report.OutputTokensPerSecond:F1} tok/s end to end, {report.SteadyOutputTokensPerSecond:F1} tok/s steady, {report.RequestsPerSecond:F2} req/s, {report.Failed} failed"));
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{s.ModelName}] warm-up window on {name} ({s.WarmupDuration.TotalSeconds:F0} s, not measured)"));
+                await MeasureAsync(server, "warm-up", adapterWorkload, set.Ids[^1], s.WarmupDuration, ct);
+            }
+            for (int round = 1; round <= s.Rounds; round++)
+            {
+                foreach (var kind in RoundOrder(round))
+                {
+                    ct.ThrowIfCancellationRequested();
+                    index++;
+                    var (server, layout, n, slotRank, label) = kind switch
+                    {
+                        "base" => (ours, "uniform", 0, s.TargetRank, "base-only"),
+                        "uniform" => (ours, "uniform", s.Adapters, s.TargetRank, $"uniform n={s.Adapters}"),
+                        _ => (padded, "padded", s.Adapters, s.PaddedMaxRank, $"padded n={s.Adapters}"),
+                    };
+                    string name = $"{label}, round {round}";
+                    log.WriteLine($"[{s.ModelName}] window {index}/{windows}: {name} (slot rank {slotRank})");
+                    var report = await MeasureAsync(server, name, n == 0 ? baseWorkload : adapterWorkload, set.Ids[^1], s.Duration, ct);
+                    results.Add(new ScenarioResult(kind, layout, n, slotRank, report, round));
+                    Summarize(report);
+                }
+            }
+            foreach (int n in s.Sweep.Where(n => n < s.Adapters))
+            {
+                index++;
+                string name = $"uniform n={n}";
+                log.WriteLine($"[{s.ModelName}] window {index}/{windows}: {name} (sweep)");
+                var report = await MeasureAsync(ours, name, baseWorkload with { AdapterIds = set.Ids.Take(n).ToList() }, set.Ids[^1], s.Duration, ct);
+                results.Add(new ScenarioResult("sweep", "uniform", n, s.TargetRank, report));
+                Summarize(report);
+            }
         }
-        // The headline uniform run is also the sweep's last point.
+
+        // Cold: a fresh server on the raw adapters, each squeezed on its first use inside the window (no preload).
+        index++;
+        string coldName = $"uniform n={s.Adapters}, squeeze on load";
+        log.WriteLine($"[{s.ModelName}] window {index}/{windows}: {coldName}");
+        await using (var cold = await StartServerAsync("cold", "uniform", set.Root, preload: false, ct))
+        {
+            var report = await MeasureAsync(cold, coldName, adapterWorkload, set.Ids[^1], s.Duration, ct);
+            results.Add(new ScenarioResult("uniform-cold", "uniform", s.Adapters, s.TargetRank, report));
+            Summarize(report);
+        }
         return new ComparisonResult
         {
             ModelName = s.ModelName,
@@ -77,8 +111,11 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
         };
     }
 
-    private async Task<LoadReport> RunScenarioAsync(string name, string layout, string adapterRoot, WorkloadSpec workload, string warmupAdapter,
-        int index, bool preload, CancellationToken ct)
+    private void Summarize(LoadReport report) => log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"[{settings.ModelName}]   → {report.SteadyOutputTokensPerSecond:F1} tok/s steady, {report.OutputTokensPerSecond:F1} end to end, " +
+        $"{report.RequestsPerSecond:F2} req/s, {report.Failed} failed"));
+
+    private async Task<ServerProcess> StartServerAsync(string name, string layout, string adapterRoot, bool preload, CancellationToken ct)
     {
         var s = settings;
         string[] common =
@@ -90,16 +127,28 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
             "--host-cache", s.HostCache, "--queue", "1024", "--slot-dtype", s.SlotDType,
         ];
         string[] args = preload ? [.. common, "--preload"] : common;
-        var logPath = Path.Combine(s.WorkDir, $"server-{index:D2}-{Sanitize(name)}.log");
-        await using var server = await ServerProcess.StartAsync(s.Launcher, args, logPath, TimeSpan.FromMinutes(5), ct);
+        var logPath = Path.Combine(s.WorkDir, $"server-{name}.log");
+        log.WriteLine($"[{s.ModelName}] starting the {name} server ({layout}{(preload ? ", preload" : "")}); log: {logPath}");
+        var server = await ServerProcess.StartAsync(s.Launcher, args, logPath, TimeSpan.FromMinutes(5), ct);
+        if (preload)
+        {
+            using var http = new HttpClient();
+            await WaitForPreloadAsync(http, server.MetricsUri, TimeSpan.FromMinutes(20), ct);
+        }
+        return server;
+    }
+
+    private async Task<LoadReport> MeasureAsync(ServerProcess server, string name, WorkloadSpec workload, string warmupAdapter,
+        TimeSpan duration, CancellationToken ct)
+    {
+        var s = settings;
         using var http = new HttpClient();
-        if (preload) await WaitForPreloadAsync(http, server.MetricsUri, TimeSpan.FromMinutes(20), ct);
         var loadBefore = MachineInfo.LoadAverage();
         var options = new LoadOptions
         {
             Mode = LoadMode.Closed,
             Concurrency = s.Concurrency,
-            Duration = s.Duration,
+            Duration = duration,
             MaxRequests = s.MaxRequests,
             WarmupRequests = 2,
             WarmupAdapter = warmupAdapter,
@@ -148,5 +197,4 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
         $"{(w.AdapterIds.Count == 0 ? "base model only" : $"{w.AdapterIds.Count} adapters, Zipf α={w.ZipfAlpha}, base share {w.BaseShare}")}, " +
         $"prompt {w.PromptTokens} tokens, output {w.OutputTokens} tokens, seed {w.Seed}");
 
-    private static string Sanitize(string name) => new([.. name.Select(c => char.IsLetterOrDigit(c) ? c : '-')]);
 }

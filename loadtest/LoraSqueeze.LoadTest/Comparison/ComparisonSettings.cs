@@ -56,7 +56,14 @@ public sealed record ComparisonSettings
 
     public int Concurrency { get; init; } = 16;
 
-    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Sending time of every measured window.</summary>
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(40);
+
+    /// <summary>Interleaved rounds of base-only, ours and padded windows (rotated order).</summary>
+    public int Rounds { get; init; } = 3;
+
+    /// <summary>The unmeasured window each long-lived server gets before the rounds.</summary>
+    public TimeSpan WarmupDuration { get; init; } = TimeSpan.FromSeconds(20);
 
     public int MaxRequests { get; init; } = 100_000;
 
