@@ -138,7 +138,7 @@ public static class LoadTestCli
     {
         var model = new Option<string>("--model") { Description = "demo (what `lorasqueeze serve` serves), h1024 (generated, hidden 1024, 4 layers) or a model folder.", DefaultValueFactory = _ => "demo" };
         var quick = new Option<bool>("--quick") { Description = "2 rounds of 15 s windows, sweep 5 → N only, one adapter file per rank (about 5 minutes on h1024)." };
-        var rounds = new Option<int?>("--rounds") { Description = "Interleaved base/ours/padded rounds (default 3, quick 2)." };
+        var rounds = new Option<int?>("--rounds") { Description = "Interleaved base/ours/padded rounds (default 4, quick 2)." };
         var adapterCount = new Option<int>("--adapters") { Description = "Distinct adapters in the headline scenarios.", DefaultValueFactory = _ => 1000 };
         var duration = new Option<double?>("--duration") { Description = "Seconds per measured window (default 40, quick 15)." };
         var concurrency = new Option<int>("--concurrency") { Description = "Closed-loop clients.", DefaultValueFactory = _ => 16 };
@@ -177,7 +177,7 @@ public static class LoadTestCli
                     TargetRank = parse.GetValue(targetRank),
                     Concurrency = parse.GetValue(concurrency),
                     Duration = TimeSpan.FromSeconds(parse.GetValue(duration) ?? (q ? 15 : 40)),
-                    Rounds = parse.GetValue(rounds) ?? (q ? 2 : 3),
+                    Rounds = parse.GetValue(rounds) ?? (q ? 2 : 4),
                     WarmupDuration = TimeSpan.FromSeconds(q ? 10 : 20),
                     Quick = q,
                     SlotDType = parse.GetValue(slotDType)!,

@@ -60,7 +60,7 @@ public sealed record ComparisonSettings
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(40);
 
     /// <summary>Interleaved rounds of base-only, ours and padded windows (rotated order).</summary>
-    public int Rounds { get; init; } = 3;
+    public int Rounds { get; init; } = 4;
 
     /// <summary>The unmeasured window each long-lived server gets before the rounds.</summary>
     public TimeSpan WarmupDuration { get; init; } = TimeSpan.FromSeconds(20);
