@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The performance comparison of docs/performance.md in one command: builds the server launcher and the load generator
 # (Release), then runs `compare` on the demo model and on the generated hidden-1024, 4-layer model. Each compare starts
-# its own `lorasqueeze serve` processes on free loopback ports, one per scenario, with the same request sequence.
-#   loadtest/run-comparison.sh            full run (60 s per scenario; about 10 minutes per model on 2 busy cores)
-#   loadtest/run-comparison.sh --quick    20 s per scenario, sweep 5 → 1000 only (under 5 minutes per model)
+# long-lived `lorasqueeze serve` processes (ours, padded; then a fresh one for the cold run) on free loopback ports and
+# replays the same request sequence in every window.
+#   loadtest/run-comparison.sh            full run (4 rounds of 40 s windows; about 20 minutes for h1024 on 2 cores)
+#   loadtest/run-comparison.sh --quick    2 rounds of 15 s windows, sweep 5 → 1000 only (about 5 minutes per model)
+# Extra arguments go to every compare, e.g. --slot-dtype bfloat16.
 # Reports (JSON, markdown, PNG) go to artifacts/loadtest/reports unless --out DIR is given.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
