@@ -146,7 +146,7 @@ public static class LoadTestCli
         var work = new Option<string>("--work") { Description = "Generated assets and server logs.", DefaultValueFactory = _ => "artifacts/loadtest" };
         var outDir = new Option<string>("--out") { Description = "Report folder.", DefaultValueFactory = _ => "artifacts/loadtest/reports" };
         var launcher = new Option<string>("--launcher") { Description = "The lorasqueeze launcher.", DefaultValueFactory = _ => "./lorasqueeze" };
-        var slotDType = new Option<string>("--slot-dtype") { Description = "Device slot dtype of every server: float32 or bfloat16.", DefaultValueFactory = _ => "float32" };
+        var slotDType = new Option<string>("--slot-dtype") { Description = "Device slot dtype of every server: float32, bfloat16 or int8.", DefaultValueFactory = _ => "float32" };
         var hostCache = new Option<string>("--host-cache") { Description = "Host tier budget of every server.", DefaultValueFactory = _ => "6GiB" };
         var noPreload = new Option<bool>("--no-preload") { Description = "Do not fill the host tier before measuring: every adapter loads on first use." };
         var cmd = new Command("compare", "Start servers on loopback and compare ours (uniform), padded (vLLM/SGLang) and base-only, plus an adapter-count sweep.")

@@ -48,8 +48,9 @@ public sealed record ModelLoadOptions
 
     /// <summary>
     /// Storage dtype of the adapter slots; null = the compute dtype. <c>BFloat16</c> halves slot memory and the bytes a
-    /// decode step reads for its adapters (the LoRA term is still accumulated in the compute dtype); the factors are
-    /// rounded to bfloat16 once, when installed.
+    /// decode step reads for its adapters; <c>Int8</c> quarters them (symmetric per-row scales, one float32 per rank row
+    /// of A and of Bᵀ). The LoRA term is still accumulated in the compute dtype; the factors are rounded once, when
+    /// installed.
     /// </summary>
     public TorchSharp.torch.ScalarType? SlotDType { get; init; }
 

@@ -23,12 +23,12 @@ public sealed class ComparisonResultTests
     [Fact]
     public void Rounds_rotate_so_every_kind_takes_every_position()
     {
-        Assert.Equal(["base", "uniform", "padded"], ComparisonRunner.RoundOrder(1));
-        Assert.Equal(["uniform", "padded", "base"], ComparisonRunner.RoundOrder(2));
-        Assert.Equal(["padded", "base", "uniform"], ComparisonRunner.RoundOrder(3));
-        Assert.Equal(ComparisonRunner.RoundOrder(1), ComparisonRunner.RoundOrder(4));
-        for (int position = 0; position < 3; position++)
-            Assert.Equal(3, Enumerable.Range(1, 3).Select(r => ComparisonRunner.RoundOrder(r)[position]).Distinct().Count());
+        Assert.Equal(["base", "uniform", "base-padded", "padded"], ComparisonRunner.RoundOrder(1));
+        Assert.Equal(["uniform", "base-padded", "padded", "base"], ComparisonRunner.RoundOrder(2));
+        Assert.Equal(["padded", "base", "uniform", "base-padded"], ComparisonRunner.RoundOrder(4));
+        Assert.Equal(ComparisonRunner.RoundOrder(1), ComparisonRunner.RoundOrder(5));
+        for (int position = 0; position < 4; position++)
+            Assert.Equal(4, Enumerable.Range(1, 4).Select(r => ComparisonRunner.RoundOrder(r)[position]).Distinct().Count());
     }
 
     [Fact]
@@ -53,6 +53,26 @@ public sealed class ComparisonResultTests
         Assert.Equal(55.0 / 110, c.KindRatio("uniform-cold"), 12);
         // Padded lost 45/110, ours 10/110: 4.5 ×.
         Assert.Equal(4.5, c.LossMultiple, 9);
+    }
+
+    [Fact]
+    public void Padded_is_divided_by_base_only_on_its_own_server_when_measured()
+    {
+        var c = Result(
+            new ScenarioResult("base", "uniform", 0, 16, Report("b", 100, 100), 1),
+            new ScenarioResult("uniform", "uniform", 1000, 16, Report("u", 95, 95), 1),
+            new ScenarioResult("base-padded", "padded", 0, 128, Report("bp", 120, 120), 1),
+            new ScenarioResult("padded", "padded", 1000, 128, Report("p", 60, 60), 1));
+        Assert.Equal("base-padded", c.CeilingOf("padded"));
+        Assert.Equal("base", c.CeilingOf("uniform"));
+        Assert.Equal(0.5, c.KindRatio("padded"), 12);
+        Assert.Equal(0.95, c.KindRatio("uniform"), 12);
+        Assert.Equal([0.5], c.PairedRatios("padded"));
+        Assert.Equal(10, c.LossMultiple, 9);                             // 50 % against 5 %
+        // A comparison without those windows (written before they existed) divides padded by base-only on ours' server.
+        var old = Result(c.Scenarios.Where(x => x.Kind != "base-padded").ToArray());
+        Assert.Equal("base", old.CeilingOf("padded"));
+        Assert.Equal(0.6, old.KindRatio("padded"), 12);
     }
 
     [Fact]

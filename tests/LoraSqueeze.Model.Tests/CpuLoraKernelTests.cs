@@ -13,14 +13,14 @@ public class CpuLoraKernelTests
     private const int In = 37, Out = 19, Rank = 5, Slots = 4;
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void BgmvMatchesSegmentedAndAnExplicitPerRowProduct(bool bf16Slots)
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    [InlineData(ScalarType.Int8)]
+    public void BgmvMatchesSegmentedAndAnExplicitPerRowProduct(ScalarType slotDType)
     {
         using var scope = NewDisposeScope();
         using var mode = inference_mode();
-        var layer = new LoraLinear("p", In, Out, bias: true, Slots, Rank, LoraKernel.Bgmv, ScalarType.Float32, CPU,
-            bf16Slots ? ScalarType.BFloat16 : null);
+        var layer = new LoraLinear("p", In, Out, bias: true, Slots, Rank, LoraKernel.Bgmv, ScalarType.Float32, CPU, slotDType);
         var gen = manual_seed(7);
         layer.Weight.copy_(randn(Out, In, generator: gen));
         layer.Bias!.copy_(randn(Out, generator: gen));
@@ -44,7 +44,7 @@ public class CpuLoraKernelTests
         var segmented = layer.Forward(x, mapping);
         Assert.True(fast.allclose(segmented, rtol: 1e-5, atol: 1e-5), $"max |Δ| {(fast - segmented).abs().max().item<float>()}");
 
-        // Explicit, in float64, from the factors as stored (rounded to bfloat16 when the slots are).
+        // Explicit, in float64, from the factors as stored (rounded to bfloat16, or int8 × row scale, when the slots are).
         for (int t = 0; t < rowSlots.Length; t++)
         {
             var xt = x[t].to_type(ScalarType.Float64);
@@ -52,8 +52,12 @@ public class CpuLoraKernelTests
             int s = rowSlots[t];
             if (s >= 0)
             {
-                var aS = a[s].to_type(bf16Slots ? ScalarType.BFloat16 : ScalarType.Float32).to_type(ScalarType.Float64);
-                var bS = b[s].to_type(bf16Slots ? ScalarType.BFloat16 : ScalarType.Float32).to_type(ScalarType.Float64);
+                var aS = slotDType == ScalarType.Int8
+                    ? layer.A![s].to_type(ScalarType.Float64) * layer.AScale![s].to_type(ScalarType.Float64).unsqueeze(1)
+                    : a[s].to_type(slotDType).to_type(ScalarType.Float64);
+                var bS = slotDType == ScalarType.Int8
+                    ? (layer.B![s].to_type(ScalarType.Float64) * layer.BScale![s].to_type(ScalarType.Float64).unsqueeze(1)).t()
+                    : b[s].to_type(slotDType).to_type(ScalarType.Float64);
                 expected += bS.matmul(aS.matmul(xt));
             }
             double err = (fast[t].to_type(ScalarType.Float64) - expected).abs().max().item<double>();
@@ -78,5 +82,35 @@ public class CpuLoraKernelTests
         Assert.True((storedB - b).abs().le(b.abs() * (1.0 / 256) + 1e-30).all().item<bool>());
         // Half the bytes of float32 slots.
         Assert.Equal(2, layer.A.ElementSize);
+    }
+
+    [Fact]
+    public void Int8SlotsKeepEachElementWithinHalfARowScale()
+    {
+        using var scope = NewDisposeScope();
+        using var mode = inference_mode();
+        var layer = new LoraLinear("p", In, Out, bias: false, Slots, Rank, LoraKernel.Bgmv, ScalarType.Float32, CPU, ScalarType.Int8);
+        var a = randn(Rank, In, generator: manual_seed(3));
+        var b = randn(Out, Rank, generator: manual_seed(4));
+        b[2].zero_();                                     // a zero row of B (column of Bᵀ) must survive
+        layer.SetSlot(2, a, b);
+        Assert.Equal(ScalarType.Int8, layer.A!.dtype);
+        Assert.Equal(1, layer.A.ElementSize);
+        // Per rank row: scale = max|row| / 127 and |dequantised − original| ≤ scale / 2.
+        var deqA = layer.SlotA(2, ScalarType.Float32);                                     // [r, in]
+        var rowScale = a.abs().amax([1]).div(127.0);                                      // [r]
+        Assert.True(layer.AScale![2].allclose(rowScale, rtol: 1e-6, atol: 0));
+        Assert.True((deqA - a).abs().le(rowScale.unsqueeze(1) * 0.5 + 1e-7).all().item<bool>());
+        var deqB = layer.SlotBt(2, ScalarType.Float32).t();                                // [out, r]
+        var colScale = b.abs().amax([0]).div(127.0);                                      // [r]
+        Assert.True((deqB - b).abs().le(colScale.unsqueeze(0) * 0.5 + 1e-7).all().item<bool>());
+        // A smaller rank than the slot leaves the tail rows and their scales at zero (padded layout).
+        layer.SetSlot(2, a.narrow(0, 0, 2), b.narrow(1, 0, 2));
+        Assert.Equal(0, layer.AScale[2].narrow(0, 2, Rank - 2).abs().sum().item<float>());
+        Assert.Equal(0, layer.A[2].narrow(0, 2, Rank - 2).abs().sum().item<float>());
+        layer.ResetSlot(2);
+        Assert.Equal(0, layer.AScale[2].abs().sum().item<float>());
+        // A quarter of float32's bytes plus two scales per rank row.
+        Assert.Equal((long)Rank * (In + Out) + 2L * Rank * sizeof(float), layer.SlotBytes);
     }
 }

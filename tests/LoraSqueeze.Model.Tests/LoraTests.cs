@@ -9,35 +9,39 @@ namespace LoraSqueeze.Model.Tests;
 /// <summary>Batched multi-adapter LoRA equals per-sequence merged weights (the reference path).</summary>
 public class LoraTests
 {
-    public static TheoryData<LoraLayout, LoraKernel, string, bool> Variants => new()
+    public static TheoryData<LoraLayout, LoraKernel, string, ScalarType> Variants => new()
     {
-        { LoraLayout.Uniform, LoraKernel.Bgmv, "llama", false },
-        { LoraLayout.Uniform, LoraKernel.Bgmv, "llama", true },
-        { LoraLayout.Uniform, LoraKernel.Segmented, "llama", false },
-        { LoraLayout.Uniform, LoraKernel.Segmented, "llama", true },
-        { LoraLayout.Uniform, LoraKernel.Gathered, "llama", false },
-        { LoraLayout.Padded, LoraKernel.Segmented, "qwen2", false },
-        { LoraLayout.Padded, LoraKernel.Bgmv, "qwen2", false },
-        { LoraLayout.Padded, LoraKernel.Bgmv, "qwen2", true },
-        { LoraLayout.Uniform, LoraKernel.Segmented, "qwen2", false },
-        { LoraLayout.Uniform, LoraKernel.Bgmv, "qwen2", false },
+        { LoraLayout.Uniform, LoraKernel.Bgmv, "llama", ScalarType.Float32 },
+        { LoraLayout.Uniform, LoraKernel.Bgmv, "llama", ScalarType.BFloat16 },
+        { LoraLayout.Uniform, LoraKernel.Bgmv, "llama", ScalarType.Int8 },
+        { LoraLayout.Uniform, LoraKernel.Segmented, "llama", ScalarType.Float32 },
+        { LoraLayout.Uniform, LoraKernel.Segmented, "llama", ScalarType.BFloat16 },
+        { LoraLayout.Uniform, LoraKernel.Segmented, "llama", ScalarType.Int8 },
+        { LoraLayout.Uniform, LoraKernel.Gathered, "llama", ScalarType.Float32 },
+        { LoraLayout.Uniform, LoraKernel.Gathered, "llama", ScalarType.Int8 },
+        { LoraLayout.Padded, LoraKernel.Segmented, "qwen2", ScalarType.Float32 },
+        { LoraLayout.Padded, LoraKernel.Bgmv, "qwen2", ScalarType.Float32 },
+        { LoraLayout.Padded, LoraKernel.Bgmv, "qwen2", ScalarType.BFloat16 },
+        { LoraLayout.Padded, LoraKernel.Bgmv, "qwen2", ScalarType.Int8 },
+        { LoraLayout.Uniform, LoraKernel.Segmented, "qwen2", ScalarType.Float32 },
+        { LoraLayout.Uniform, LoraKernel.Bgmv, "qwen2", ScalarType.Float32 },
     };
 
     /// <summary>
-    /// With bfloat16 slots the reference merges the same rounded factors (<see cref="LoraLinear.MergedWeight"/> widens
-    /// them), so every kernel must still agree with it to 1e-4: the rounding happens once, at install, not per step.
+    /// With bfloat16 or int8 slots the reference merges the same rounded factors (<see cref="LoraLinear.MergedWeight"/>
+    /// widens and dequantises them), so every kernel must still agree with it to 1e-4: the rounding happens once, at
+    /// install, not per step.
     /// </summary>
     [Theory]
     [MemberData(nameof(Variants))]
-    public void MixedBatchMatchesMergedReference(LoraLayout layout, LoraKernel kernel, string type, bool bf16Slots)
+    public void MixedBatchMatchesMergedReference(LoraLayout layout, LoraKernel kernel, string type, ScalarType slotDType)
     {
         var spec = type == "qwen2" ? TinyModelSpec.Qwen2 : TinyModelSpec.Llama;
         using var model = TestModels.WriteAndLoad(spec, new ModelLoadOptions
         {
-            AdapterRank = 4, AdapterSlots = 3, LoraLayout = layout, PaddedMaxRank = 8, LoraKernel = kernel,
-            SlotDType = bf16Slots ? ScalarType.BFloat16 : null,
+            AdapterRank = 4, AdapterSlots = 3, LoraLayout = layout, PaddedMaxRank = 8, LoraKernel = kernel, SlotDType = slotDType,
         }, "lora-" + type);
-        Assert.Equal(bf16Slots ? ScalarType.BFloat16 : ScalarType.Float32, model.Layers[0].SelfAttn.QProj.A!.dtype);
+        Assert.Equal(slotDType, model.Layers[0].SelfAttn.QProj.A!.dtype);
         using var a0 = TinyModelFactory.RandomAdapter(model, "a0", 4, 10);
         using var a2 = TinyModelFactory.RandomAdapter(model, "a2", 4, 12, ["q_proj", "v_proj", "down_proj"]);
         model.Adapters.Install(0, a0);

@@ -103,9 +103,25 @@ public sealed class PreloadAndSlotTests
         Assert.NotEqual(baseTokens, b.TokenIds);
     }
 
+    [Fact]
+    public async Task Int8_slots_take_a_quarter_of_the_factor_bytes_and_still_apply_the_adapter()
+    {
+        await using var f32 = await TestServer.StartAsync();
+        await using var int8 = await TestServer.StartAsync(o => o.SlotDType = "int8");
+        var withAdapter = InferenceTests.Request("the quick brown fox", "demo-r16", maxTokens: 8, seed: null, temperature: 0);
+        var baseOnly = InferenceTests.Request("the quick brown fox", "", maxTokens: 8, seed: null, temperature: 0);
+        await f32.Inference.GenerateAsync(withAdapter);
+        var q = await int8.Inference.GenerateAsync(withAdapter);
+        double f32Bytes = MetricsText.Value(await MetricsText.ReadAsync(f32), "lorasqueeze_adapter_bytes", ("tier", "device"));
+        double int8Bytes = MetricsText.Value(await MetricsText.ReadAsync(int8), "lorasqueeze_adapter_bytes", ("tier", "device"));
+        // A quarter of the factor bytes, plus two float32 scales per rank row in each projection: under a third in all.
+        Assert.InRange(int8Bytes, f32Bytes / 4, f32Bytes / 3);
+        Assert.NotEqual((await int8.Inference.GenerateAsync(baseOnly)).TokenIds, q.TokenIds);
+    }
+
     [Theory]
     [InlineData("float16")]
-    [InlineData("int8")]
+    [InlineData("int4")]
     public void An_unknown_slot_dtype_is_refused_by_name(string dtype)
     {
         var options = new ServerOptions { ModelPath = "/m", SlotDType = dtype };

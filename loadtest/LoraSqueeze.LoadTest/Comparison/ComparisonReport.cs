@@ -42,18 +42,18 @@ public static class ComparisonReport
         sb.AppendLine();
         if (rounds)
         {
-            sb.Append("Method: two long-lived servers, ours (also serving the base-only and sweep windows) and padded, ");
+            sb.Append("Method: two long-lived servers, ours (also serving the sweep) and padded, each also serving base-only windows (its own ceiling), ");
             sb.Append(s.Preload
                 ? "each started with `--preload` (host tier filled before measuring, as far as the budget allows; S-LoRA keeps adapters in host memory), "
                 : "without preload, ");
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"each warmed up by an unmeasured {s.WarmupDuration.TotalSeconds:F0} s window; then {s.Rounds} rounds of base-only, ours and padded windows in rotated order; then the sweep on ours, and the cold run on a fresh server without preload."));
+                $"each warmed up by an unmeasured {s.WarmupDuration.TotalSeconds:F0} s window; then {s.Rounds} rounds of base-only (ours' server), ours, base-only (padded's server) and padded windows in rotated order; then the sweep on ours, and the cold run on a fresh server without preload."));
             sb.AppendLine();
         }
         sb.AppendLine(RunMarkdown.Table(c.Scenarios.Select(x => x.Report).ToList(), r => c.Ratio(c.Scenarios.First(x => ReferenceEquals(x.Report, r)))));
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"× base = {(c.UsesSteadyWindow ? "steady tok/s (server-counted tokens between 25 % and 100 % of the sending window, while every client has a request in flight: no ramp-up, no drain)" : "out tok/s (completed requests' tokens from first send to last completion)")} " +
-            $"over the {(rounds ? "mean of the base-only rounds" : "faster base-only run")} ({c.BaseTokensPerSecond:F1} tok/s). Out tok/s is the end-to-end figure. " +
+            $"over the {(rounds ? "mean of the base-only rounds on the same server (padded: on its own server)" : "faster base-only run")} ({c.BaseTokensPerSecond:F1} tok/s on ours' server). Out tok/s is the end-to-end figure. " +
             $"Slot hits / host / disk: requests whose adapter was already in a device slot / slot misses served from the host cache / loads from disk (squeezed)."));
         sb.AppendLine();
         if (c.Uniform is { } u && c.Padded is not null)
@@ -61,7 +61,9 @@ public static class ComparisonReport
             double ru = c.KindRatio("uniform"), rp = c.KindRatio("padded");
             sb.AppendLine("| | windows | mean tok/s | throughput × base | per-round ratios | loss vs base | target |");
             sb.AppendLine("|---|---|---|---|---|---|---|");
-            sb.AppendLine(Row(c, "base", "base-only (the ceiling)", "—"));
+            sb.AppendLine(Row(c, "base", "base-only on ours' server (ceiling of ours, the sweep and cold)", "—"));
+            if (c.Windows("base-padded").Count > 0)
+                sb.AppendLine(Row(c, "base-padded", "base-only on padded's server (ceiling of padded)", "—"));
             sb.AppendLine(Row(c, "uniform", $"ours: uniform r = {s.TargetRank}, {u.Adapters} adapters",
                 $"≥ 0.90 × base: **{(ru >= 0.9 ? "met" : "not met")}**"));
             sb.AppendLine(Row(c, "padded", $"padded to r = {s.PaddedMaxRank}, same adapters",
@@ -79,7 +81,7 @@ public static class ComparisonReport
         var windows = c.Windows(kind);
         var paired = c.PairedRatios(kind);
         double ratio = c.KindRatio(kind);
-        string spread = paired.Count == 0 || kind == "base" ? "—"
+        string spread = paired.Count == 0 || kind is "base" or "base-padded" ? "—"
             : string.Join(", ", paired.Select(x => x.ToString("F3", CultureInfo.InvariantCulture)));
         return string.Create(CultureInfo.InvariantCulture,
             $"| {label} | {windows.Count} | {c.MeanTokensPerSecond(kind):F1} | {ratio:F3} | {spread} | {(1 - ratio) * 100:F1} % | {target} |");
@@ -92,7 +94,7 @@ public static class ComparisonReport
     private static string FormatMultiple(double multiple, double ours) =>
         ours >= 1 ? "ours lost nothing in this run" : multiple.ToString("F1", CultureInfo.InvariantCulture) + " ×";
 
-    private static readonly string[] PlottedKinds = ["base", "uniform", "padded", "uniform-cold"];
+    private static readonly string[] PlottedKinds = ["base", "uniform", "base-padded", "padded", "uniform-cold"];
 
     private static void WriteLayoutsPlot(ComparisonResult c, string path)
     {
@@ -108,7 +110,8 @@ public static class ComparisonReport
         plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, kinds.Count).Select(i => (double)i)],
             [.. kinds.Select(k => k switch
             {
-                "base" => "base-only",
+                "base" => "base-only (ours' server)",
+                "base-padded" => "base-only (padded's server)",
                 "uniform-cold" => $"ours r={c.Settings.TargetRank}, cold",
                 "uniform" => $"ours r={c.Settings.TargetRank}",
                 _ => $"padded r={c.Settings.PaddedMaxRank}",

@@ -35,21 +35,31 @@ public sealed record ComparisonResult
     /// <summary>Mean output tokens/s of a kind over its windows.</summary>
     public double MeanTokensPerSecond(string kind) => Windows(kind).Select(Compared).DefaultIfEmpty(double.NaN).Average();
 
-    /// <summary>Base-only output tokens/s: the mean over the base rounds (the ceiling).</summary>
+    /// <summary>Base-only output tokens/s on ours' server: the mean over its rounds.</summary>
     public double BaseTokensPerSecond => MeanTokensPerSecond("base");
 
-    /// <summary>One window over the base ceiling.</summary>
-    public double Ratio(ScenarioResult s) => Compared(s) / BaseTokensPerSecond;
+    /// <summary>
+    /// The base-only kind a kind is divided by: padded by base-only on padded's own server when the comparison has
+    /// those windows (older ones do not), everything else by base-only on ours' server.
+    /// </summary>
+    public string CeilingOf(string kind) =>
+        kind is "padded" or "base-padded" && Scenarios.Any(s => s.Kind == "base-padded") ? "base-padded" : "base";
 
-    /// <summary>A kind's mean over the base mean: the figure the targets are judged on.</summary>
-    public double KindRatio(string kind) => MeanTokensPerSecond(kind) / BaseTokensPerSecond;
+    /// <summary>One window over its ceiling.</summary>
+    public double Ratio(ScenarioResult s) => Compared(s) / MeanTokensPerSecond(CeilingOf(s.Kind));
 
-    /// <summary>Per round, the kind's window over that round's base window (paired: neighbours in time).</summary>
-    public IReadOnlyList<double> PairedRatios(string kind) =>
-        [.. Windows(kind).Where(w => w.Round > 0)
-            .Select(w => (w, b: Scenarios.FirstOrDefault(x => x.Kind == "base" && x.Round == w.Round)))
+    /// <summary>A kind's mean over its ceiling's mean: the figure the targets are judged on.</summary>
+    public double KindRatio(string kind) => MeanTokensPerSecond(kind) / MeanTokensPerSecond(CeilingOf(kind));
+
+    /// <summary>Per round, the kind's window over that round's ceiling window (paired: neighbours in time).</summary>
+    public IReadOnlyList<double> PairedRatios(string kind)
+    {
+        string ceiling = CeilingOf(kind);
+        return [.. Windows(kind).Where(w => w.Round > 0)
+            .Select(w => (w, b: Scenarios.FirstOrDefault(x => x.Kind == ceiling && x.Round == w.Round)))
             .Where(p => p.b is not null)
             .Select(p => Compared(p.w) / Compared(p.b!))];
+    }
 
     public ScenarioResult? Uniform => Windows("uniform") is [var first, ..] ? first : null;
 

@@ -10,9 +10,10 @@ namespace LoraSqueeze.LoadTest.Comparison;
 /// The comparison of issue 7 in one run with one load: base-only (the ceiling), ours (uniform slots at the target rank,
 /// adapters squeezed), the vLLM/SGLang layout (slots padded to the largest source rank, adapters exact), and ours as the
 /// number of distinct adapters grows (S-LoRA's headline figure).
-/// Method: two long-lived servers with the same settings, ours (which also serves the base-only and sweep windows; a
-/// base-only request there never touches an adapter) and padded, both preloaded and warmed up by an unmeasured window;
-/// then <see cref="ComparisonSettings.Rounds"/> rounds of base, ours and padded windows in rotated order, so slow drift
+/// Method: two long-lived servers with the same settings, ours (which also serves the sweep) and padded, both preloaded
+/// and warmed up by an unmeasured window; each also serves base-only windows (a base-only request never touches an
+/// adapter), its own ceiling. Then <see cref="ComparisonSettings.Rounds"/> rounds of base/ours/base/padded windows in
+/// rotated order, so slow drift
 /// of a shared machine and "first window after start" effects fall on every kind alike (one server per scenario, as
 /// this runner did before, measured the same base-only load 10–25 % apart from run to run). Every window replays the
 /// same request sequence (same seed); only the adapter ids differ (none for base-only). Then the sweep on ours, and the
@@ -20,8 +21,12 @@ namespace LoraSqueeze.LoadTest.Comparison;
 /// </summary>
 public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log)
 {
-    /// <summary>The kinds of a round, in the order of round 1; round k starts k − 1 places later.</summary>
-    internal static readonly string[] RoundKinds = ["base", "uniform", "padded"];
+    /// <summary>
+    /// The kinds of a round, in the order of round 1; round k starts k − 1 places later. Base-only runs on both servers:
+    /// each layout is divided by the base-only of its own process (two server processes of the same binary differed
+    /// by up to 1.5× on the small demo model, which would otherwise be charged to the layout).
+    /// </summary>
+    internal static readonly string[] RoundKinds = ["base", "uniform", "base-padded", "padded"];
 
     /// <summary>The order of the kinds in round <paramref name="round"/> (1-based): each kind takes each position once per three rounds.</summary>
     internal static IReadOnlyList<string> RoundOrder(int round) =>
@@ -66,7 +71,8 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
                     index++;
                     var (server, layout, n, slotRank, label) = kind switch
                     {
-                        "base" => (ours, "uniform", 0, s.TargetRank, "base-only"),
+                        "base" => (ours, "uniform", 0, s.TargetRank, "base-only (ours' server)"),
+                        "base-padded" => (padded, "padded", 0, s.PaddedMaxRank, "base-only (padded's server)"),
                         "uniform" => (ours, "uniform", s.Adapters, s.TargetRank, $"uniform n={s.Adapters}"),
                         _ => (padded, "padded", s.Adapters, s.PaddedMaxRank, $"padded n={s.Adapters}"),
                     };

@@ -43,7 +43,7 @@ public sealed record ComparisonSettings
     /// all raw ones (mean rank 42: ~12 GB); the same budget for both layouts, as an operator would set it.</summary>
     public string HostCache { get; init; } = "6GiB";
 
-    /// <summary>Device slot dtype of every server (<c>--slot-dtype</c>): float32 or bfloat16.</summary>
+    /// <summary>Device slot dtype of every server (<c>--slot-dtype</c>): float32, bfloat16 or int8.</summary>
     public string SlotDType { get; init; } = "float32";
 
     /// <summary>

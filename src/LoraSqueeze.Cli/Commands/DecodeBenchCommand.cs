@@ -72,8 +72,10 @@ public static class DecodeBenchCommand
             var variants = new (LoraLayout Layout, int SlotRank, int AdapterRank, ScalarType SlotDType)[]
             {
                 (LoraLayout.Uniform, 8, 8, ScalarType.Float32), (LoraLayout.Uniform, 16, 16, ScalarType.Float32),
-                (LoraLayout.Uniform, 16, 16, ScalarType.BFloat16), (LoraLayout.Uniform, 64, 64, ScalarType.Float32),
+                (LoraLayout.Uniform, 16, 16, ScalarType.BFloat16), (LoraLayout.Uniform, 16, 16, ScalarType.Int8),
+                (LoraLayout.Uniform, 64, 64, ScalarType.Float32),
                 (LoraLayout.Padded, 128, 16, ScalarType.Float32), (LoraLayout.Padded, 128, 16, ScalarType.BFloat16),
+                (LoraLayout.Padded, 128, 16, ScalarType.Int8),
             };
             foreach (var (layout, slotRank, adapterRank, slotDType) in variants)
             {
@@ -98,9 +100,14 @@ public static class DecodeBenchCommand
                     foreach (int b in batches)
                     {
                         var (baseMs, loraMs) = TimeDecode(model, cache, b, reps);
-                        double bound = 1 + BytesRatio(shape.Config, slotRank, Math.Min(b, 32)) * (slotDType == ScalarType.BFloat16 ? 0.5 : 1);
+                        double bound = 1 + BytesRatio(shape.Config, slotRank, Math.Min(b, 32)) * (slotDType switch
+                        {
+                            ScalarType.BFloat16 => 0.5,
+                            ScalarType.Int8 => 0.25,
+                            _ => 1.0,
+                        });
                         sb.AppendLine(CultureInfo.InvariantCulture,
-                            $"| {layout} | {slotRank} | {adapterRank} | {(slotDType == ScalarType.BFloat16 ? "bf16" : "f32")} | {kernel} | {b} | {baseMs:F2} | {loraMs:F2} | {loraMs / baseMs:F3} | {bound:F3} |");
+                            $"| {layout} | {slotRank} | {adapterRank} | {SlotName(slotDType)} | {kernel} | {b} | {baseMs:F2} | {loraMs:F2} | {loraMs / baseMs:F3} | {bound:F3} |");
                     }
                 }
                 if (layout == LoraLayout.Uniform && slotRank == 16 && slotDType == ScalarType.Float32)
@@ -120,6 +127,13 @@ public static class DecodeBenchCommand
         }
         return sb.ToString();
     }
+
+    private static string SlotName(ScalarType t) => t switch
+    {
+        ScalarType.BFloat16 => "bf16",
+        ScalarType.Int8 => "int8",
+        _ => "f32",
+    };
 
     private static ModelConfig Config(int hidden, int inter, int layers, int heads, int vocab, int? kvHeads = null) => new()
     {

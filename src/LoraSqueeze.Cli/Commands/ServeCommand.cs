@@ -31,7 +31,7 @@ public static class ServeCommand
                 "--padded-max-rank, adapters at their own rank; for comparisons).",
         };
         var paddedMaxRank = new Option<int?>("--padded-max-rank") { Description = "Slot rank of the padded layout (default 128)." };
-        var slotDType = new Option<string?>("--slot-dtype") { Description = "Device slot storage: float32 (default) or bfloat16 (half the bytes)." };
+        var slotDType = new Option<string?>("--slot-dtype") { Description = "Device slot storage: float32 (default), bfloat16 (half the bytes) or int8 (a quarter, per-row scales)." };
         var kernel = new Option<LoraKernel?>("--lora-kernel") { Description = "LoRA kernel: bgmv (default), segmented or gathered." };
         var preload = new Option<bool>("--preload") { Description = "Load every adapter under the roots into the host tier at start-up (until the host cache is full)." };
         var cmd = new Command("serve", "Run the gRPC inference server (the demo model when no --model is given).")

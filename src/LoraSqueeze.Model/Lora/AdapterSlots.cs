@@ -39,7 +39,7 @@ public sealed class AdapterSlots
     public bool IsInstalled(int slot) => slot >= 0 && slot < Count && _names[slot] is not null;
 
     /// <summary>Bytes one slot occupies across all target projections.</summary>
-    public long BytesPerSlot => _targets.Values.Sum(t => t.A is null ? 0 : (t.A[0].numel() * t.A.ElementSize + t.B![0].numel() * t.B.ElementSize));
+    public long BytesPerSlot => _targets.Values.Sum(t => t.SlotBytes);
 
     /// <summary>
     /// Copies an adapter into <paramref name="slot"/>, replacing what was there. Every module is checked before anything

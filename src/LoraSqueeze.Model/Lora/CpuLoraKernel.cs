@@ -1,8 +1,25 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace LoraSqueeze.Model.Lora;
+
+/// <summary>How the slot stacks of one projection are stored (<see cref="ModelLoadOptions.SlotDType"/>).</summary>
+internal enum SlotFormat
+{
+    Float32,
+    BFloat16,
+
+    /// <summary>int8 with one float32 scale per rank row of A and of Bᵀ (symmetric, per-row absmax / 127).</summary>
+    Int8,
+}
+
+/// <summary>
+/// Raw views of one projection's slot stacks: A [slots, r, in], Bᵀ [slots, r, out] and, for int8, the per-row scales
+/// [slots, r] of each. Pointers as integers so a worker lambda can carry them.
+/// </summary>
+internal readonly record struct SlotStacks(SlotFormat Format, nint A, nint B, nint AScale, nint BScale, int In, int Out, int Rank);
 
 /// <summary>
 /// The LoRA term of decode-shaped rows on the CPU, read straight out of the slot stacks: Punica's BGMV
@@ -11,8 +28,8 @@ namespace LoraSqueeze.Model.Lora;
 /// contiguous axpy rows fused into one pass over yₜ. Every weight is read once per row and nothing is copied, where the
 /// torch gather path (<see cref="LoraKernel.Gathered"/>) writes and re-reads T·r·(in+out) floats and the segmented path
 /// pays ~8 TorchSharp calls per distinct adapter and projection (docs/benchmarks/decode.md measures all three).
-/// Activations are float32 on the CPU; slots are float32 or bfloat16 (<see cref="ApplyBFloat16"/>: half the bytes, and
-/// a decode step is bound by the bytes it reads). The caller checks dtypes and devices.
+/// Activations are float32 on the CPU; slots are float32, bfloat16 or int8 (<see cref="SlotFormat"/>): a decode step
+/// is bound by the bytes it reads, and those formats read 1, ½ and ¼ of them. The caller checks dtypes and devices.
 /// </summary>
 internal static unsafe class CpuLoraKernel
 {
@@ -20,58 +37,52 @@ internal static unsafe class CpuLoraKernel
     public const int MaxSegmentRows = 4;
 
     /// <summary>
-    /// y[rows[i]] += Bₛᵀ·(Aₛ·x[rows[i]]) with s = slots[i]. x: [T, in], y: [T, out] row-major; a: [S, r, in];
-    /// bt: [S, r, out]. Rows are split across <paramref name="threads"/> workers (each row writes only its own y row).
+    /// y[rows[i]] += Bₛᵀ·(Aₛ·x[rows[i]]) with s = slots[i]. x: [T, in], y: [T, out] row-major float32. Rows are split
+    /// across <paramref name="threads"/> workers (each row writes only its own y row).
     /// </summary>
-    public static void Apply(float* x, float* y, float* a, float* bt, int inFeatures, int outFeatures, int rank,
-        int[] rows, int[] slots, int threads)
+    public static void Apply(float* x, float* y, SlotStacks stacks, int[] rows, int[] slots, int threads)
     {
         int n = rows.Length;
         if (n == 0) return;
         if (threads <= 1 || n == 1)
         {
-            for (int i = 0; i < n; i++) Row(x, y, a, bt, inFeatures, outFeatures, rank, rows[i], slots[i]);
+            for (int i = 0; i < n; i++) Row(x, y, stacks, rows[i], slots[i]);
             return;
         }
         int parts = Math.Min(threads, n);
-        // Raw pointers cannot be captured by a lambda; pass them as integers.
-        nint px = (nint)x, py = (nint)y, pa = (nint)a, pb = (nint)bt;
+        nint px = (nint)x, py = (nint)y; // raw pointers cannot be captured by a lambda
         Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
         {
-            for (int i = part; i < n; i += parts)
-                Row((float*)px, (float*)py, (float*)pa, (float*)pb, inFeatures, outFeatures, rank, rows[i], slots[i]);
+            for (int i = part; i < n; i += parts) Row((float*)px, (float*)py, stacks, rows[i], slots[i]);
         });
     }
 
-    /// <summary>As <see cref="Apply"/>, with the slots stored as bfloat16 (raw 16-bit words) and float32 accumulation.</summary>
-    public static void ApplyBFloat16(float* x, float* y, ushort* a, ushort* bt, int inFeatures, int outFeatures, int rank,
-        int[] rows, int[] slots, int threads)
+    private static void Row(float* x, float* y, SlotStacks s, int row, int slot)
     {
-        int n = rows.Length;
-        if (n == 0) return;
-        if (threads <= 1 || n == 1)
+        float* xt = x + (long)row * s.In;                                                 // [in]
+        float* yt = y + (long)row * s.Out;                                                // [out]
+        long aOffset = (long)slot * s.Rank * s.In, bOffset = (long)slot * s.Rank * s.Out;
+        switch (s.Format)
         {
-            for (int i = 0; i < n; i++) RowBFloat16(x, y, a, bt, inFeatures, outFeatures, rank, rows[i], slots[i]);
-            return;
+            case SlotFormat.Float32:
+                RowFloat32(xt, yt, (float*)s.A + aOffset, (float*)s.B + bOffset, s.In, s.Out, s.Rank);
+                break;
+            case SlotFormat.BFloat16:
+                RowBFloat16(xt, yt, (ushort*)s.A + aOffset, (ushort*)s.B + bOffset, s.In, s.Out, s.Rank);
+                break;
+            default:
+                RowInt8(xt, yt, (sbyte*)s.A + aOffset, (sbyte*)s.B + bOffset,
+                    (float*)s.AScale + (long)slot * s.Rank, (float*)s.BScale + (long)slot * s.Rank, s.In, s.Out, s.Rank);
+                break;
         }
-        int parts = Math.Min(threads, n);
-        nint px = (nint)x, py = (nint)y, pa = (nint)a, pb = (nint)bt;
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
-        {
-            for (int i = part; i < n; i += parts)
-                RowBFloat16((float*)px, (float*)py, (ushort*)pa, (ushort*)pb, inFeatures, outFeatures, rank, rows[i], slots[i]);
-        });
     }
 
-    private static void Row(float* x, float* y, float* a, float* bt, int inFeatures, int outFeatures, int rank, int row, int slot)
+    private static void RowFloat32(float* xt, float* yt, float* aS, float* bS, int inFeatures, int outFeatures, int rank)
     {
-        var xt = new ReadOnlySpan<float>(x + (long)row * inFeatures, inFeatures);       // [in]
-        float* yt = y + (long)row * outFeatures;                                           // [out]
-        float* aS = a + (long)slot * rank * inFeatures;                                    // [r, in]
-        float* bS = bt + (long)slot * rank * outFeatures;                                  // [r, out]
+        var x = new ReadOnlySpan<float>(xt, inFeatures);
         Span<float> h = rank <= 256 ? stackalloc float[rank] : new float[rank];            // [r]
         for (int j = 0; j < rank; j++)
-            h[j] = TensorPrimitives.Dot(new ReadOnlySpan<float>(aS + (long)j * inFeatures, inFeatures), xt);
+            h[j] = TensorPrimitives.Dot(new ReadOnlySpan<float>(aS + (long)j * inFeatures, inFeatures), x);
 
         // yₜ[o] += Σⱼ h[j]·Bₛ[j, o]: one pass over yₜ per vector-wide block, the r rows of Bₛ streamed alongside.
         int w = Vector<float>.Count, o = 0;
@@ -89,12 +100,8 @@ internal static unsafe class CpuLoraKernel
         }
     }
 
-    private static void RowBFloat16(float* x, float* y, ushort* a, ushort* bt, int inFeatures, int outFeatures, int rank, int row, int slot)
+    private static void RowBFloat16(float* xt, float* yt, ushort* aS, ushort* bS, int inFeatures, int outFeatures, int rank)
     {
-        float* xt = x + (long)row * inFeatures;                                            // [in]
-        float* yt = y + (long)row * outFeatures;                                           // [out]
-        ushort* aS = a + (long)slot * rank * inFeatures;                                   // [r, in] bf16
-        ushort* bS = bt + (long)slot * rank * outFeatures;                                 // [r, out] bf16
         Span<float> h = rank <= 256 ? stackalloc float[rank] : new float[rank];            // [r]
         for (int j = 0; j < rank; j++)
         {
@@ -135,12 +142,67 @@ internal static unsafe class CpuLoraKernel
         }
     }
 
+    /// <summary>
+    /// int8 slots: h[j] = sᴬⱼ·Σᵢ qᴬ[j,i]·x[i]; y[o] += Σⱼ (h[j]·sᴮⱼ)·qᴮ[j,o]. The B row scale is folded into h, so
+    /// both inner loops are plain int8 → float32 widen-and-FMA (vpmovsxbd + vcvtdq2ps with AVX2).
+    /// </summary>
+    private static void RowInt8(float* xt, float* yt, sbyte* aS, sbyte* bS, float* aScale, float* bScale, int inFeatures, int outFeatures, int rank)
+    {
+        Span<float> h = rank <= 256 ? stackalloc float[rank] : new float[rank];            // [r]
+        for (int j = 0; j < rank; j++)
+        {
+            sbyte* aj = aS + (long)j * inFeatures;
+            float sum = 0;
+            int i = 0;
+            if (Avx2.IsSupported)
+            {
+                var acc0 = Vector256<float>.Zero;
+                var acc1 = Vector256<float>.Zero;
+                for (; i <= inFeatures - 16; i += 16)
+                {
+                    acc0 = Vector256.FusedMultiplyAdd(Widen(aj + i), Vector256.Load(xt + i), acc0);
+                    acc1 = Vector256.FusedMultiplyAdd(Widen(aj + i + 8), Vector256.Load(xt + i + 8), acc1);
+                }
+                sum = Vector256.Sum(acc0 + acc1);
+            }
+            for (; i < inFeatures; i++) sum += aj[i] * xt[i];
+            h[j] = sum * aScale[j] * bScale[j];
+        }
+        int o = 0;
+        if (Avx2.IsSupported)
+        {
+            for (; o <= outFeatures - 16; o += 16)
+            {
+                var acc0 = Vector256.Load(yt + o);
+                var acc1 = Vector256.Load(yt + o + 8);
+                for (int j = 0; j < rank; j++)
+                {
+                    var hj = Vector256.Create(h[j]);
+                    sbyte* bj = bS + (long)j * outFeatures + o;
+                    acc0 = Vector256.FusedMultiplyAdd(hj, Widen(bj), acc0);
+                    acc1 = Vector256.FusedMultiplyAdd(hj, Widen(bj + 8), acc1);
+                }
+                acc0.Store(yt + o);
+                acc1.Store(yt + o + 8);
+            }
+        }
+        for (; o < outFeatures; o++)
+        {
+            float acc = yt[o];
+            for (int j = 0; j < rank; j++) acc += h[j] * bS[(long)j * outFeatures + o];
+            yt[o] = acc;
+        }
+    }
+
     /// <summary>16 bfloat16 words → two float32 vectors: a bfloat16 is the upper half of a float32's bits.</summary>
     private static (Vector256<float> Lower, Vector256<float> Upper) Widen(Vector256<ushort> words)
     {
         var (lo, hi) = Vector256.Widen(words);
         return (Vector256.ShiftLeft(lo, 16).AsSingle(), Vector256.ShiftLeft(hi, 16).AsSingle());
     }
+
+    /// <summary>8 int8 values → 8 float32 (sign-extending load, then convert).</summary>
+    private static Vector256<float> Widen(sbyte* p) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(p));
 
     private static float ToSingle(ushort word) => BitConverter.Int32BitsToSingle(word << 16);
 }

@@ -28,8 +28,31 @@ public sealed class LoraLinear : IDisposable
         {
             A = zeros([slots, slotRank, inFeatures], dtype: slotDtype ?? dtype, device: device); // [slots, r, in]
             B = zeros([slots, slotRank, outFeatures], dtype: slotDtype ?? dtype, device: device); // [slots, r, out] (Bᵀ per slot)
+            if (slotDtype == ScalarType.Int8)
+            {
+                AScale = zeros([slots, slotRank], dtype: ScalarType.Float32, device: device);      // [slots, r]
+                BScale = zeros([slots, slotRank], dtype: ScalarType.Float32, device: device);      // [slots, r]
+            }
         }
     }
+
+    /// <summary>int8 slots only: the float32 scale of each rank row of A, [slots, r] (A ≈ q·scale row-wise).</summary>
+    public Tensor? AScale { get; }
+
+    /// <summary>int8 slots only: the float32 scale of each rank row of Bᵀ, [slots, r].</summary>
+    public Tensor? BScale { get; }
+
+    /// <summary>Bytes one slot takes in this projection (factors, plus scales for int8).</summary>
+    public long SlotBytes => A is null ? 0
+        : A[0].numel() * A.ElementSize + B![0].numel() * B.ElementSize + (AScale is null ? 0 : 2L * SlotRank * sizeof(float));
+
+    /// <summary>Slot s's A as [r, in] in <paramref name="dtype"/> (dequantised for int8 slots).</summary>
+    public Tensor SlotA(int slot, ScalarType dtype) =>
+        AScale is null ? A![slot].to_type(dtype) : A![slot].to_type(dtype).mul(AScale[slot].unsqueeze(1).to_type(dtype)); // [r, in]·[r, 1]
+
+    /// <summary>Slot s's Bᵀ as [r, out] in <paramref name="dtype"/> (dequantised for int8 slots).</summary>
+    public Tensor SlotBt(int slot, ScalarType dtype) =>
+        BScale is null ? B![slot].to_type(dtype) : B![slot].to_type(dtype).mul(BScale[slot].unsqueeze(1).to_type(dtype)); // [r, out]·[r, 1]
 
     /// <summary>HF module path, e.g. <c>model.layers.0.self_attn.q_proj</c>.</summary>
     public string Path { get; }
@@ -85,8 +108,8 @@ public sealed class LoraLinear : IDisposable
         foreach (var (slot, start, count) in segments)
         {
             var xs = x.narrow(0, start, count);             // [n, in]
-            var h = xs.matmul(A![slot].t().to_type(x.dtype));  // [n, in]·[in, r] → [n, r]
-            y.narrow(0, start, count).addmm_(h, B![slot].to_type(x.dtype)); // [n, r]·[r, out] added in place into y[seg]
+            var h = xs.matmul(SlotA(slot, x.dtype).t());     // [n, in]·[in, r] → [n, r]
+            y.narrow(0, start, count).addmm_(h, SlotBt(slot, x.dtype)); // [n, r]·[r, out] added in place into y[seg]
         }
     }
 
@@ -98,27 +121,46 @@ public sealed class LoraLinear : IDisposable
 
     private bool CanRunCpuKernel(Tensor x, Tensor y) =>
         x.device_type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32 && y.dtype == ScalarType.Float32 &&
-        A!.dtype is ScalarType.Float32 or ScalarType.BFloat16;
+        A!.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Int8;
 
     /// <summary>Short segments row by row through <see cref="CpuLoraKernel"/>; long segments (prefill) as GEMMs.</summary>
     private unsafe void AddBgmv(Tensor x, Tensor y, LoraMapping mapping)
     {
         if (mapping.LongSegments.Count > 0) AddSegmented(x, y, mapping.LongSegments);
         if (mapping.ShortRows.Length == 0) return;
-        var xc = x.contiguous();                            // [T, in]; a no-op for the usual contiguous input
+        var xc = x.is_contiguous() ? x : x.contiguous();   // [T, in]
         if (!y.is_contiguous()) throw new InvalidOperationException($"{Path}: the projection output is not contiguous");
-        fixed (byte* px = xc.bytes, py = y.bytes, pa = A!.bytes, pb = B!.bytes)
+        _stacks ??= Stacks();
+        fixed (byte* px = xc.bytes, py = y.bytes)
         {
-            if (A.dtype == ScalarType.BFloat16)
+            CpuLoraKernel.Apply((float*)px, (float*)py, _stacks.Value, mapping.ShortRows, mapping.ShortRowSlots, KernelThreads);
+        }
+    }
+
+    private SlotStacks? _stacks;
+
+    /// <summary>The slot stacks' raw addresses: allocated once in the constructor and written in place ever after, so
+    /// they are read once and kept.</summary>
+    private unsafe SlotStacks Stacks()
+    {
+        var format = A!.dtype switch
+        {
+            ScalarType.BFloat16 => SlotFormat.BFloat16,
+            ScalarType.Int8 => SlotFormat.Int8,
+            _ => SlotFormat.Float32,
+        };
+        fixed (byte* pa = A.bytes, pb = B!.bytes)
+        {
+            nint aScale = 0, bScale = 0;
+            if (AScale is not null)
             {
-                CpuLoraKernel.ApplyBFloat16((float*)px, (float*)py, (ushort*)pa, (ushort*)pb, (int)InFeatures, (int)OutFeatures, SlotRank,
-                    mapping.ShortRows, mapping.ShortRowSlots, KernelThreads);
+                fixed (byte* sa = AScale.bytes, sb = BScale!.bytes)
+                {
+                    aScale = (nint)sa;
+                    bScale = (nint)sb;
+                }
             }
-            else
-            {
-                CpuLoraKernel.Apply((float*)px, (float*)py, (float*)pa, (float*)pb, (int)InFeatures, (int)OutFeatures, SlotRank,
-                    mapping.ShortRows, mapping.ShortRowSlots, KernelThreads);
-            }
+            return new SlotStacks(format, (nint)pa, (nint)pb, aScale, bScale, (int)InFeatures, (int)OutFeatures, SlotRank);
         }
     }
 
@@ -128,8 +170,13 @@ public sealed class LoraLinear : IDisposable
         int first = mapping.FirstLoraRow, n = mapping.Rows - first;
         var xs = x.narrow(0, first, n).unsqueeze(1);             // [n, 1, in]
         var a = A!.index_select(0, mapping.RowSlots!).to_type(x.dtype); // [n, r, in]
-        var h = bmm(xs, a.transpose(1, 2));                      // [n, 1, in]·[n, in, r] → [n, 1, r]
         var b = B!.index_select(0, mapping.RowSlots!).to_type(x.dtype); // [n, r, out]
+        if (AScale is not null)
+        {
+            a = a.mul(AScale.index_select(0, mapping.RowSlots!).unsqueeze(2).to_type(x.dtype));  // [n, r, in]·[n, r, 1]
+            b = b.mul(BScale!.index_select(0, mapping.RowSlots!).unsqueeze(2).to_type(x.dtype)); // [n, r, out]·[n, r, 1]
+        }
+        var h = bmm(xs, a.transpose(1, 2));                      // [n, 1, in]·[n, in, r] → [n, 1, r]
         var d = bmm(h, b).squeeze(1);                            // [n, 1, r]·[n, r, out] → [n, out]
         y.narrow(0, first, n).add_(d);
     }
@@ -144,9 +191,30 @@ public sealed class LoraLinear : IDisposable
         {
             aSlot.zero_();
             bSlot.zero_();
+            AScale?[slot].zero_();
+            BScale?[slot].zero_();
         }
-        aSlot.narrow(0, 0, r).copy_(a);        // leading r rows of A
-        bSlot.narrow(0, 0, r).copy_(b.t());    // leading r rows of Bᵀ ([out, r] → [r, out])
+        if (AScale is null)
+        {
+            aSlot.narrow(0, 0, r).copy_(a);        // leading r rows of A
+            bSlot.narrow(0, 0, r).copy_(b.t());    // leading r rows of Bᵀ ([out, r] → [r, out])
+            return;
+        }
+        Quantize(a, aSlot.narrow(0, 0, r), AScale[slot].narrow(0, 0, r));
+        Quantize(b.t(), bSlot.narrow(0, 0, r), BScale![slot].narrow(0, 0, r));
+    }
+
+    /// <summary>
+    /// Symmetric per-row int8: scale = max|row| / 127, q = round(row / scale) in [−127, 127] (an all-zero row keeps
+    /// scale 0). The error of each element is at most scale / 2.
+    /// </summary>
+    private static void Quantize(Tensor rows, Tensor q, Tensor scale)
+    {
+        var f = rows.to_type(ScalarType.Float32);                              // [r, n]
+        var s = f.abs().amax([1]).div(127.0);                                  // [r]
+        var safe = s.where(s.gt(0), ones_like(s));                             // no division by zero
+        q.copy_(f.div(safe.unsqueeze(1)).round().clamp(-127, 127));           // [r, n] → int8 on copy
+        scale.copy_(s);
     }
 
     /// <summary>Zeroes one slot (an adapter that does not target this module, or an evicted one).</summary>
@@ -154,11 +222,13 @@ public sealed class LoraLinear : IDisposable
     {
         A![slot].zero_();
         B![slot].zero_();
+        AScale?[slot].zero_();
+        BScale?[slot].zero_();
     }
 
     /// <summary>Weight merged with one slot's adapter, W + Bₛ·Aₛ (the reference path).</summary>
     public Tensor MergedWeight(int slot) =>
-        slot < 0 || A is null ? Weight.alias() : Weight + B![slot].t().to_type(Weight.dtype).matmul(A[slot].to_type(Weight.dtype)); // [out, r]·[r, in] → [out, in]
+        slot < 0 || A is null ? Weight.alias() : Weight + SlotBt(slot, Weight.dtype).t().matmul(SlotA(slot, Weight.dtype)); // [out, r]·[r, in] → [out, in]
 
     public void Dispose()
     {
@@ -166,5 +236,7 @@ public sealed class LoraLinear : IDisposable
         Bias?.Dispose();
         A?.Dispose();
         B?.Dispose();
+        AScale?.Dispose();
+        BScale?.Dispose();
     }
 }

@@ -32,8 +32,9 @@ public sealed class ServerOptions
     public int PaddedMaxRank { get; set; } = 128;
 
     /// <summary>
-    /// Storage dtype of the device slots: <c>float32</c> (default) or <c>bfloat16</c>, which halves slot memory and the
-    /// adapter bytes every decode step reads (the LoRA term is still accumulated in float32). Host copies stay float32.
+    /// Storage dtype of the device slots: <c>float32</c> (default), <c>bfloat16</c> (half the slot memory and of the
+    /// adapter bytes every decode step reads) or <c>int8</c> (a quarter, with a float32 scale per rank row). The LoRA
+    /// term is still accumulated in float32. Host copies stay float32.
     /// </summary>
     public string SlotDType { get; set; } = "float32";
 
@@ -55,7 +56,8 @@ public sealed class ServerOptions
     {
         "float32" or "fp32" or "f32" => TorchSharp.torch.ScalarType.Float32,
         "bfloat16" or "bf16" => TorchSharp.torch.ScalarType.BFloat16,
-        _ => throw new ArgumentException($"Server:SlotDType must be float32 or bfloat16 (got '{text}')"),
+        "int8" => TorchSharp.torch.ScalarType.Int8,
+        _ => throw new ArgumentException($"Server:SlotDType must be float32, bfloat16 or int8 (got '{text}')"),
     };
 
     /// <summary>The rank every device slot holds: the target rank, or the padded maximum.</summary>
