@@ -107,7 +107,7 @@ public class CpuLoraKernelTests
         // A smaller rank than the slot leaves the tail rows and their scales at zero (padded layout).
         layer.SetSlot(2, a.narrow(0, 0, 2), b.narrow(1, 0, 2));
         Assert.Equal(0, layer.AScale[2].narrow(0, 2, Rank - 2).abs().sum().item<float>());
-        Assert.Equal(0, layer.A[2].narrow(0, 2, Rank - 2).abs().sum().item<float>());
+        Assert.Equal(0, layer.A[2].narrow(0, 2, Rank - 2).abs().sum().item<long>());
         layer.ResetSlot(2);
         Assert.Equal(0, layer.AScale[2].abs().sum().item<float>());
         // A quarter of float32's bytes plus two scales per rank row.
