@@ -238,6 +238,8 @@ public sealed class AdapterStore : IDisposable
         await _loadGate.WaitAsync();
         try
         {
+            // Torch work here must not grow OpenMP teams beside the engine's (TorchThreading says why).
+            Core.Torch.TorchThreading.LimitCurrentThreadToOne();
             LoadNow(entry, forRequest);
         }
         finally
