@@ -82,41 +82,30 @@ public sealed class PreloadAndSlotTests
         Assert.Equal(0, MetricsText.Value(metrics, "lorasqueeze_adapters", ("tier", "host")));
     }
 
-    [Fact]
-    public async Task Bfloat16_slots_take_half_the_device_bytes_and_still_apply_the_adapter()
+    /// <summary>
+    /// bfloat16 slots take exactly half of float32's device bytes; int8 a quarter of the factor bytes plus two float32
+    /// scales per rank row in each projection (under a third in all). Either way the base model is untouched and the
+    /// adapter still changes the output.
+    /// </summary>
+    [Theory]
+    [InlineData("bfloat16", 0.5, 0.5)]
+    [InlineData("int8", 0.25, 1.0 / 3)]
+    public async Task Smaller_slot_dtypes_take_fewer_device_bytes_and_still_apply_the_adapter(string dtype, double minShare, double maxShare)
     {
         await using var f32 = await TestServer.StartAsync();
-        await using var bf16 = await TestServer.StartAsync(o => o.SlotDType = "bfloat16");
+        await using var small = await TestServer.StartAsync(o => o.SlotDType = dtype);
         var withAdapter = InferenceTests.Request("the quick brown fox", "demo-r16", maxTokens: 8, seed: null, temperature: 0);
         var baseOnly = InferenceTests.Request("the quick brown fox", "", maxTokens: 8, seed: null, temperature: 0);
         var a = await f32.Inference.GenerateAsync(withAdapter);
-        var b = await bf16.Inference.GenerateAsync(withAdapter);
-        Assert.NotEmpty(b.TokenIds);
+        var b = await small.Inference.GenerateAsync(withAdapter);
         double f32Bytes = MetricsText.Value(await MetricsText.ReadAsync(f32), "lorasqueeze_adapter_bytes", ("tier", "device"));
-        double bf16Bytes = MetricsText.Value(await MetricsText.ReadAsync(bf16), "lorasqueeze_adapter_bytes", ("tier", "device"));
+        double smallBytes = MetricsText.Value(await MetricsText.ReadAsync(small), "lorasqueeze_adapter_bytes", ("tier", "device"));
         Assert.True(f32Bytes > 0);
-        Assert.Equal(f32Bytes / 2, bf16Bytes);
-        // The base model is untouched by the slot dtype, and the adapter changes the output in both servers.
+        Assert.InRange(smallBytes, f32Bytes * minShare, f32Bytes * maxShare);
         var baseTokens = (await f32.Inference.GenerateAsync(baseOnly)).TokenIds;
-        Assert.Equal(baseTokens, (await bf16.Inference.GenerateAsync(baseOnly)).TokenIds);
+        Assert.Equal(baseTokens, (await small.Inference.GenerateAsync(baseOnly)).TokenIds);
         Assert.NotEqual(baseTokens, a.TokenIds);
         Assert.NotEqual(baseTokens, b.TokenIds);
-    }
-
-    [Fact]
-    public async Task Int8_slots_take_a_quarter_of_the_factor_bytes_and_still_apply_the_adapter()
-    {
-        await using var f32 = await TestServer.StartAsync();
-        await using var int8 = await TestServer.StartAsync(o => o.SlotDType = "int8");
-        var withAdapter = InferenceTests.Request("the quick brown fox", "demo-r16", maxTokens: 8, seed: null, temperature: 0);
-        var baseOnly = InferenceTests.Request("the quick brown fox", "", maxTokens: 8, seed: null, temperature: 0);
-        await f32.Inference.GenerateAsync(withAdapter);
-        var q = await int8.Inference.GenerateAsync(withAdapter);
-        double f32Bytes = MetricsText.Value(await MetricsText.ReadAsync(f32), "lorasqueeze_adapter_bytes", ("tier", "device"));
-        double int8Bytes = MetricsText.Value(await MetricsText.ReadAsync(int8), "lorasqueeze_adapter_bytes", ("tier", "device"));
-        // A quarter of the factor bytes, plus two float32 scales per rank row in each projection: under a third in all.
-        Assert.InRange(int8Bytes, f32Bytes / 4, f32Bytes / 3);
-        Assert.NotEqual((await int8.Inference.GenerateAsync(baseOnly)).TokenIds, q.TokenIds);
     }
 
     [Theory]
