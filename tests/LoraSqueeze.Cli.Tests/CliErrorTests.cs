@@ -1,4 +1,4 @@
-using LoraSqueeze.Server.Tests;
+using LoraSqueeze.Testing;
 using System.Net;
 using System.Net.Sockets;
 using static LoraSqueeze.Cli.Tests.CliProcess;

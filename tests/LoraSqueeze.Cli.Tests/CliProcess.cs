@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.Cli.Tests;
 
@@ -7,27 +7,22 @@ internal static class CliProcess
 {
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "lorasqueeze.dll");
 
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
-        return psi;
-    }
+    /// <summary>Starts the CLI with <paramref name="args"/>; its output lines are collected as they come.</summary>
+    public static ChildProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null) =>
+        ChildProcess.Start("dotnet", [Dll, .. args], environment);
 
     /// <summary>Runs to completion: exit code, stdout, stderr.</summary>
     public static (int Code, string Stdout, string Stderr) Run(params string[] args)
     {
-        using var p = Process.Start(StartInfo(args))!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000))
+        try
         {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail($"lorasqueeze {string.Join(' ', args)} did not finish in 120 s");
+            return ChildProcess.Run("dotnet", [Dll, .. args], TimeSpan.FromSeconds(120));
         }
-        return (p.ExitCode, stdout.Result, stderr.Result);
+        catch (TimeoutException ex)
+        {
+            Assert.Fail(ex.Message);
+            throw;
+        }
     }
 
     /// <summary>A failure the user can read: non-zero exit, one "error:" line naming the problem, no stack trace.</summary>

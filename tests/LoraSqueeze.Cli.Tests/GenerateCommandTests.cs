@@ -4,11 +4,13 @@ using LoraSqueeze.Core.Adapters;
 using LoraSqueeze.Core.Squeeze;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model;
-using LoraSqueeze.Model.Fixtures;
-using LoraSqueeze.Model.Generation;
+using LoraSqueeze.Testing;
+using LoraSqueeze.Model.Sampling;
+using LoraSqueeze.Engine.Requests;
 using LoraSqueeze.Model.Reference;
 using LoraSqueeze.Model.Tokenization;
 using static TorchSharp.torch;
+using LoraSqueeze.Training.Tokenization;
 
 namespace LoraSqueeze.Cli.Tests;
 

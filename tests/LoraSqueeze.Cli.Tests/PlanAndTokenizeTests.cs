@@ -1,4 +1,4 @@
-using LoraSqueeze.Server.Tests;
+using LoraSqueeze.Testing;
 using System.Text.Json;
 using LoraSqueeze.Cli.Commands;
 using LoraSqueeze.Core.Squeeze;

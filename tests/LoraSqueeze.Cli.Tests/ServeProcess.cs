@@ -1,7 +1,5 @@
-using LoraSqueeze.Server.Tests;
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text.RegularExpressions;
+using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.Cli.Tests;
 
@@ -14,46 +12,35 @@ public sealed partial class ServeProcess : IDisposable
 {
     public const string ReadyText = "LoraSqueeze serving";
 
-    private readonly Process _process;
-    private readonly ConcurrentQueue<string> _log = new();
+    private readonly ChildProcess _process;
 
     public ServeProcess()
     {
         var demo = DemoFixture.Assets;
-        var psi = CliProcess.StartInfo(
+        _process = CliProcess.Start(
             ["serve", "--model", demo.ModelDir, "--adapters", demo.AdapterRoot, "--port", "0", "--metrics-port", "0", "--slots", "2"],
             new Dictionary<string, string> { ["LORASQUEEZE_SERVER__TARGETRANK"] = "8", ["LORASQUEEZE_SERVER__SLOTS"] = "5" });
-        _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) _log.Enqueue(e.Data); };
-        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _log.Enqueue(e.Data); };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        var until = DateTime.UtcNow.AddSeconds(90);
-        while (!_log.Any(l => l.Contains(ReadyText, StringComparison.Ordinal)))
+        string ready;
+        try
         {
-            if (_process.HasExited || DateTime.UtcNow > until)
-            {
-                Dispose();
-                throw new InvalidOperationException($"serve did not become ready:\n{string.Join('\n', _log)}");
-            }
-            Thread.Sleep(50);
+            ready = _process.WaitForLine(l => l.Contains(ReadyText, StringComparison.Ordinal), TimeSpan.FromSeconds(90));
         }
-        Address = GrpcAddress().Match(_log.First(l => l.Contains(ReadyText, StringComparison.Ordinal))).Groups[1].Value;
+        catch (InvalidOperationException ex)
+        {
+            Dispose();
+            throw new InvalidOperationException($"serve did not become ready: {ex.Message}", ex);
+        }
+        Address = GrpcAddress().Match(ready).Groups[1].Value;
     }
 
     /// <summary>The gRPC address from the ready line.</summary>
     public string Address { get; }
 
     /// <summary>Every line the server wrote (stdout and stderr) so far.</summary>
-    public IReadOnlyCollection<string> Log => _log;
+    public IReadOnlyCollection<string> Log => _process.Lines;
 
     [GeneratedRegex(@"gRPC (http://[^,\s]+),")]
     private static partial Regex GrpcAddress();
 
-    public void Dispose()
-    {
-        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-        _process.WaitForExit(10_000);
-        _process.Dispose();
-    }
+    public void Dispose() => _process.Dispose();
 }

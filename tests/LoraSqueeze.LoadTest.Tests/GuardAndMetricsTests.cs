@@ -1,5 +1,6 @@
 using LoraSqueeze.LoadTest.Running;
 using LoraSqueeze.LoadTest.Workload;
+using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.LoadTest.Tests;
 

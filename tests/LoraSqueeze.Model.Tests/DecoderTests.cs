@@ -1,5 +1,5 @@
 using LoraSqueeze.Model.Config;
-using LoraSqueeze.Model.Fixtures;
+using LoraSqueeze.Testing;
 using LoraSqueeze.Model.Modules;
 using LoraSqueeze.Model.Reference;
 using static TorchSharp.torch;

@@ -1,6 +1,6 @@
 using LoraSqueeze.Core.Safetensors;
 using LoraSqueeze.Model.Config;
-using LoraSqueeze.Model.Fixtures;
+using LoraSqueeze.Testing;
 using TorchSharp;
 using static TorchSharp.torch;
 

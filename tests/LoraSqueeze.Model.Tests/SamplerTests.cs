@@ -1,4 +1,3 @@
-using LoraSqueeze.Model.Generation;
 using LoraSqueeze.Model.Sampling;
 
 namespace LoraSqueeze.Model.Tests;

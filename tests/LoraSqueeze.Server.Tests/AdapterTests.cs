@@ -229,5 +229,5 @@ public sealed class AdapterTests
 
 internal static class DemoAssetsTestData
 {
-    public const int TargetRank = Hosting.DemoAssets.TargetRank;
+    public const int TargetRank = Testing.DemoAssets.TargetRank;
 }

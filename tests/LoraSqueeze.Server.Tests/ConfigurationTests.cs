@@ -2,6 +2,8 @@ using System.Reflection;
 using System.Text.Json;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Server.Hosting;
+using LoraSqueeze.Testing;
+using LoraSqueeze.Core.Units;
 using TorchSharp;
 
 namespace LoraSqueeze.Server.Tests;
@@ -80,7 +82,7 @@ public sealed class ConfigurationTests
         {
             try
             {
-                using var model = CausalLmGenerationModel.Load(options, null);
+                using var model = ServerBackends.ForModel(options).CreateRunner();
                 seen = torch.get_num_threads();
             }
             catch (Exception ex)

@@ -1,35 +1,22 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
+using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.Server.Tests;
 
-/// <summary>Reads the server's /metrics page and picks values out of the Prometheus text format.</summary>
-internal static partial class MetricsText
+/// <summary>Reads the server's /metrics page and picks values out of it with the Testing project's Prometheus parser.</summary>
+internal static class MetricsText
 {
     private static readonly HttpClient s_http = new();
 
     public static Task<string> ReadAsync(TestServer server) => s_http.GetStringAsync(server.Endpoints.MetricsUri);
 
     /// <summary>Sum of the samples of <paramref name="name"/> whose labels contain every given label pair.</summary>
-    public static double Value(string text, string name, params (string Key, string Value)[] labels)
-    {
-        double sum = 0;
-        foreach (Match m in SampleLine().Matches(text))
-        {
-            if (m.Groups["name"].Value != name) continue;
-            var labelText = m.Groups["labels"].Value;
-            if (labels.All(l => labelText.Contains($"{l.Key}=\"{l.Value}\"", StringComparison.Ordinal)))
-                sum += double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture);
-        }
-        return sum;
-    }
+    public static double Value(string text, string name, params (string Key, string Value)[] labels) =>
+        PrometheusText.Sum(PrometheusText.Parse(text), name, labels);
 
     /// <summary>Observations of a histogram above <paramref name="bound"/> (count minus the le=bound bucket).</summary>
     public static double HistogramCountAbove(string text, string name, double bound) =>
         Value(text, name + "_count") - Value(text, name + "_bucket", ("le", bound.ToString(CultureInfo.InvariantCulture)));
-
-    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>[^}]*)\})? (?<value>\S+)$", RegexOptions.Multiline)]
-    private static partial Regex SampleLine();
 }
 
 internal static class Eventually

@@ -1,5 +1,7 @@
 using LoraSqueeze.Protos.V1;
 using LoraSqueeze.Server.Hosting;
+using LoraSqueeze.Testing;
+using LoraSqueeze.Core.Units;
 
 namespace LoraSqueeze.Server.Tests;
 

@@ -1,15 +1,17 @@
 using System.Collections.Concurrent;
 using LoraSqueeze.Core.Adapters;
-using LoraSqueeze.Server.Engine;
+using LoraSqueeze.Engine.Execution;
+using LoraSqueeze.Engine.Requests;
+using LoraSqueeze.Engine.Scheduling;
 
 namespace LoraSqueeze.Server.Tests;
 
 /// <summary>
-/// The real model with a pause before every step, so a generation reliably outlasts a short deadline however fast the
-/// machine is, and a record of what the engine did with it: tokens per request, requests cancelled in the model, and
-/// the batch size after each call (published for the test thread; the model itself is engine-thread only).
+/// The real model runner with a pause before every step, so a generation reliably outlasts a short deadline however
+/// fast the machine is, and a record of what the engine did with it: tokens per request, requests cancelled in the
+/// runner, and the batch size after each call (published for the test thread; the runner itself is engine-thread only).
 /// </summary>
-internal sealed class SlowStepModel(IGenerationModel inner, TimeSpan delay) : IGenerationModel
+internal sealed class SlowStepModel(IModelRunner inner, TimeSpan delay) : IModelRunner
 {
     private readonly ConcurrentDictionary<long, int> _tokens = new();
     private readonly ConcurrentDictionary<long, byte> _cancelled = new();
@@ -22,7 +24,7 @@ internal sealed class SlowStepModel(IGenerationModel inner, TimeSpan delay) : IG
     /// <summary>Engine thread: the live count. Tests read <see cref="PublishedActiveCount"/>.</summary>
     public int ActiveCount => inner.ActiveCount;
 
-    /// <summary>Sequences in the batch after the engine's last call into the model.</summary>
+    /// <summary>Sequences in the batch after the engine's last call into the runner.</summary>
     public int PublishedActiveCount => Volatile.Read(ref _active);
 
     /// <summary>Request ids the engine admitted.</summary>
@@ -32,29 +34,25 @@ internal sealed class SlowStepModel(IGenerationModel inner, TimeSpan delay) : IG
 
     public int TokensFor(long requestId) => _tokens.GetValueOrDefault(requestId);
 
-    public bool TryAdmit(EngineSequence sequence)
+    public void Admit(SequenceState sequence)
     {
-        bool admitted = inner.TryAdmit(sequence);
-        if (admitted) Admitted.Add(sequence.RequestId);
-        Publish();
-        return admitted;
-    }
-
-    public void Cancel(long requestId)
-    {
-        inner.Cancel(requestId);
-        _cancelled[requestId] = 0;
+        inner.Admit(sequence);
+        Admitted.Add(sequence.Id);
         Publish();
     }
 
-    public IReadOnlyList<GeneratedToken> Step()
+    public void Release(long requestId, FinishReason reason)
+    {
+        inner.Release(requestId, reason);
+        if (reason == FinishReason.Cancelled) _cancelled[requestId] = 0;
+        Publish();
+    }
+
+    public IReadOnlyList<SampledToken> Execute(ScheduledStep step)
     {
         Thread.Sleep(delay);
-        var tokens = inner.Step();
-        foreach (var t in tokens)
-        {
-            if (t.TokenId >= 0) _tokens.AddOrUpdate(t.RequestId, 1, (_, n) => n + 1);
-        }
+        var tokens = inner.Execute(step);
+        foreach (var t in tokens) _tokens.AddOrUpdate(t.RequestId, 1, (_, n) => n + 1);
         Publish();
         return tokens;
     }

@@ -1,9 +1,9 @@
-using System.Net;
-using System.Net.Sockets;
 using Grpc.Net.Client;
 using LoraSqueeze.Protos.V1;
-using LoraSqueeze.Server.Engine;
+using LoraSqueeze.Engine.Execution;
 using LoraSqueeze.Server.Hosting;
+using LoraSqueeze.Testing;
+using LoraSqueeze.Core.Units;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 
@@ -11,7 +11,7 @@ namespace LoraSqueeze.Server.Tests;
 
 /// <summary>
 /// A real server in this process on loopback ports, serving the generated demo model (a tiny random model written by
-/// the model runtime's TinyModelFactory) and demo adapters. Each test server gets its own copy of the adapter root so
+/// the Testing project's TinyAssets) and demo adapters. Each test server gets its own copy of the adapter root so
 /// tests may add broken or extra adapters.
 /// </summary>
 public sealed class TestServer : IAsyncDisposable
@@ -38,9 +38,9 @@ public sealed class TestServer : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     /// <param name="configure">Changes to the test defaults.</param>
-    /// <param name="wrapModel">Wraps the real model the engine thread creates (to slow its steps or watch its batch).</param>
+    /// <param name="wrapModel">Wraps the real model runner the engine thread creates (to slow its steps or watch its batch).</param>
     public static async Task<TestServer> StartAsync(Action<ServerOptions>? configure = null,
-        Func<IGenerationModel, IGenerationModel>? wrapModel = null)
+        Func<IModelRunner, IModelRunner>? wrapModel = null)
     {
         var demo = DemoFixture.Assets;
         var root = Path.Combine(Path.GetTempPath(), "lsq-srv-" + Guid.NewGuid().ToString("N")[..8]);
@@ -64,21 +64,13 @@ public sealed class TestServer : IAsyncDisposable
         var backends = ServerBackends.ForModel(options);
         if (wrapModel is not null)
         {
-            var create = backends.CreateModel;
-            backends = backends with { CreateModel = () => wrapModel(create()) };
+            var create = backends.CreateRunner;
+            backends = backends with { CreateRunner = () => wrapModel(create()) };
         }
         var app = LoraSqueezeServer.Build(options, backends,
             logging => logging.SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();
         return new TestServer(app, options, root);
-    }
-
-    /// <summary>A free loopback port (for tests that need to know it before binding).</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,10 +1,11 @@
-using LoraSqueeze.Server.Adapters;
-using LoraSqueeze.Server.Grpc;
+using LoraSqueeze.Engine.Adapters;
 using LoraSqueeze.Server.Hosting;
+using LoraSqueeze.Testing;
+using LoraSqueeze.Core.Units;
 
 namespace LoraSqueeze.Server.Tests;
 
-/// <summary>Pieces with no model behind them: path containment, text streaming with stop strings, sizes.</summary>
+/// <summary>Pieces with no model behind them: path containment, sizes, options.</summary>
 public sealed class UnitTests
 {
     [Fact]
@@ -48,29 +49,6 @@ public sealed class UnitTests
     [InlineData("a/b", false)]
     [InlineData("..", false)]
     public void Adapter_ids_are_plain_names(string id, bool valid) => Assert.Equal(valid, AdapterPathResolver.IsValidId(id));
-
-    private static string DecodeChars(IReadOnlyList<int> ids) => string.Concat(ids.Select(i => (char)i));
-
-    [Fact]
-    public void Text_stream_holds_back_possible_stop_prefixes_and_cuts_at_the_stop()
-    {
-        var stream = new TextStream(DecodeChars, ["END"]);
-        var pieces = "abcENxEND!".Select(c => stream.Push(c)).TakeWhile(_ => !stream.Stopped).ToList();
-        Assert.True(stream.Stopped);
-        Assert.Equal("abcENx", stream.Text);
-        Assert.DoesNotContain(pieces, p => p.Contains("END", StringComparison.Ordinal));
-    }
-
-    [Fact]
-    public void Text_stream_holds_back_unfinished_characters()
-    {
-        // U+FFFD at the end stands for a UTF-8 sequence the next token completes.
-        var stream = new TextStream(ids => ids.Count == 2 ? "a\uFFFD" : ids.Count == 3 ? "aé" : "a", []);
-        Assert.Equal("a", stream.Push(1));
-        Assert.Equal("", stream.Push(2));
-        Assert.Equal("é", stream.Push(3));
-        Assert.Equal("", stream.Flush());
-    }
 
     [Theory]
     [InlineData("1024", 1024L)]

@@ -1,5 +1,5 @@
 using LoraSqueeze.Core.Torch;
-using LoraSqueeze.Model.Fixtures;
+using LoraSqueeze.Testing;
 using LoraSqueeze.Training.Data;
 using LoraSqueeze.Training.Pretraining;
 

@@ -4,15 +4,14 @@ using LoraSqueeze.Core.Squeeze;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model;
 using LoraSqueeze.Model.Config;
-using LoraSqueeze.Model.Fixtures;
-using LoraSqueeze.Model.Tokenization;
+using LoraSqueeze.Testing;
 using TorchSharp;
 
 namespace LoraSqueeze.LoadTest.Comparison;
 
 /// <summary>
-/// Writes the comparison's inputs with the project's own writers: a random Llama-shaped model (TinyModelFactory) with a
-/// small byte-level BPE tokenizer, and PEFT LoRA adapters of heterogeneous source ranks (PeftLoraWriter).
+/// Writes the comparison's inputs with the project's own writers: a random Llama-shaped model with a small byte-level BPE
+/// tokenizer (TinyAssets, the same writer as the generated demo's), and PEFT LoRA adapters of heterogeneous source ranks (PeftLoraWriter).
 /// Disk use is capped: a pool of <c>copies</c> physical adapters per rank is written once, and the many adapter ids
 /// are symlinks into that pool (inside the adapter root, which the server allows). The server still loads, squeezes
 /// and slots every id separately, so the serving work is that of distinct adapters; only the bytes on disk are shared.
@@ -27,21 +26,14 @@ public static class AssetWriter
     public static string EnsureModel(string dir, int hidden, int layers)
     {
         if (File.Exists(Path.Combine(dir, "model.safetensors")) && File.Exists(Path.Combine(dir, "tokenizer.json"))) return dir;
-        TorchRuntime.EnsureInitialized();
-        var training = BpeTrainer.Train([Corpus], new BpeTrainerOptions { VocabSize = 300, MinFrequency = 2 });
-        training.Save(dir);
-        // Same convention as the demo assets: the first special token after the learned vocabulary ends a sequence.
-        int eos = training.Vocab.Count - training.Options.SpecialTokens.Count + 1;
-        TinyModelFactory.Write(dir, TinyModelSpec.Llama with
+        TinyAssets.WriteModel(dir, Corpus, vocabSize: 300, TinyModelSpec.Llama with
         {
-            VocabSize = training.Vocab.Count,
             HiddenSize = hidden,
             IntermediateSize = hidden * 11 / 4,
             Layers = layers,
             Heads = hidden / 64,
             KvHeads = Math.Max(1, hidden / 256),
             MaxPositionEmbeddings = 2048,
-            EosTokenId = eos,
             Seed = 7,
         });
         return dir;
@@ -72,8 +64,7 @@ public static class AssetWriter
                 {
                     for (int k = 0; k < copies; k++)
                     {
-                        using var weights = TinyModelFactory.RandomAdapter(model, $"r{rank}-{k}", rank, s++);
-                        PeftLoraWriter.Write(weights, Path.Combine(pool, $"r{rank}-{k}"), baseModelNameOrPath: modelDir, overwrite: true);
+                        TinyAssets.WriteRandomAdapter(model, modelDir, Path.Combine(pool, $"r{rank}-{k}"), $"r{rank}-{k}", rank, s++);
                     }
                 }
             }

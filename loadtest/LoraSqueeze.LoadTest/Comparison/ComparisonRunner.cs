@@ -3,6 +3,7 @@ using LoraSqueeze.LoadTest.Reporting;
 using LoraSqueeze.LoadTest.Running;
 using LoraSqueeze.LoadTest.Workload;
 using LoraSqueeze.Model.Config;
+using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.LoadTest.Comparison;
 

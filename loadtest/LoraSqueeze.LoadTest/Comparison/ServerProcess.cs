@@ -1,10 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using Grpc.Core;
 using Grpc.Net.Client;
 using LoraSqueeze.Protos.V1;
+using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.LoadTest.Comparison;
 
@@ -15,9 +13,9 @@ namespace LoraSqueeze.LoadTest.Comparison;
 /// </summary>
 public sealed class ServerProcess : IAsyncDisposable
 {
-    private readonly Process _process;
+    private readonly ChildProcess _process;
 
-    private ServerProcess(Process process, int port, int metricsPort)
+    private ServerProcess(ChildProcess process, int port, int metricsPort)
     {
         _process = process;
         GrpcUri = new Uri($"http://127.0.0.1:{port}");
@@ -30,24 +28,9 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public static async Task<ServerProcess> StartAsync(string launcher, IEnumerable<string> serveArgs, string logPath, TimeSpan timeout, CancellationToken ct)
     {
-        int port = FreePort(), metricsPort = FreePort();
-        var info = new ProcessStartInfo(launcher)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in (string[])["serve", "--port", port.ToString(CultureInfo.InvariantCulture),
-                     "--metrics-port", metricsPort.ToString(CultureInfo.InvariantCulture), .. serveArgs])
-            info.ArgumentList.Add(a);
-        var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {launcher}");
-        var log = new StreamWriter(logPath) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        process.Exited += (_, _) => { lock (log) log.Dispose(); };
-        process.EnableRaisingEvents = true;
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        int port = FreePort.Next(), metricsPort = FreePort.Next();
+        var process = ChildProcess.Start(launcher, ["serve", "--port", port.ToString(CultureInfo.InvariantCulture),
+            "--metrics-port", metricsPort.ToString(CultureInfo.InvariantCulture), .. serveArgs], logPath: logPath);
         var server = new ServerProcess(process, port, metricsPort);
         try
         {
@@ -84,20 +67,9 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    public ValueTask DisposeAsync()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
         _process.Dispose();
+        return ValueTask.CompletedTask;
     }
 }

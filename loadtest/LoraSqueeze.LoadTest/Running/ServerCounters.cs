@@ -1,3 +1,5 @@
+using LoraSqueeze.Testing;
+
 namespace LoraSqueeze.LoadTest.Running;
 
 /// <summary>

@@ -5,7 +5,7 @@ using System.Text;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model;
 using LoraSqueeze.Model.Config;
-using LoraSqueeze.Model.Fixtures;
+using LoraSqueeze.Testing;
 using LoraSqueeze.Model.Modules;
 using static TorchSharp.torch;
 

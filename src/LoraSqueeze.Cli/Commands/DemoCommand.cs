@@ -1,6 +1,5 @@
 using System.CommandLine;
 using LoraSqueeze.Training.Demo;
-using LoraSqueeze.Training.Reporting;
 
 namespace LoraSqueeze.Cli.Commands;
 

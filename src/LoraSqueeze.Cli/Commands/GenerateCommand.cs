@@ -4,7 +4,10 @@ using System.Text.Json;
 using LoraSqueeze.Core.Squeeze;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model;
-using LoraSqueeze.Model.Generation;
+using LoraSqueeze.Engine.Execution;
+using LoraSqueeze.Engine.Requests;
+using LoraSqueeze.Engine.Scheduling;
+using LoraSqueeze.Model.Sampling;
 using LoraSqueeze.Model.Tokenization;
 
 namespace LoraSqueeze.Cli.Commands;
@@ -88,15 +91,16 @@ public static class GenerateCommand
         }
 
         var promptIds = tokenizer.Encode(prompt);
-        var request = new GenerationRequest(1, promptIds, slot, sampling with { StopTokenSequences = null });
+        var request = new GenerationRequest(1, promptIds, slot < 0 ? null : InstalledAdapters.SlotId(slot), sampling with { StopTokenSequences = null });
         var eos = tokenizer.EosTokenIds.Count > 0 ? tokenizer.EosTokenIds : null;
-        using var generator = new BatchGenerator(model, new BatchGeneratorOptions
+        using var generator = EngineCore.ForModel(model, new SchedulerOptions
         {
             MaxBatch = 1,
+            MaxTokensPerStep = 512,
             MaxSequenceLength = Math.Min(model.Config.MaxPositionEmbeddings, promptIds.Length + sampling.MaxTokens),
             EosTokenIds = eos,
         });
-        if (!generator.TryAdmit(request)) throw new InvalidOperationException("the generator refused the request");
+        generator.Add(request);
 
         // Stop strings are matched on the decoded text, as the server does: a stop string need not tokenize the same
         // way inside the output as on its own. The text is cut before the stop string.
@@ -106,7 +110,7 @@ public static class GenerateCommand
         var text = "";
         while (finish == FinishReason.None)
         {
-            foreach (var e in generator.Step())
+            foreach (var e in generator.Step().Events)
             {
                 if (e.TokenId >= 0)
                 {

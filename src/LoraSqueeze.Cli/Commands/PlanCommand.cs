@@ -3,6 +3,8 @@ using System.Text.Json;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model.Config;
 using LoraSqueeze.Server.Hosting;
+using LoraSqueeze.Testing;
+using LoraSqueeze.Core.Units;
 
 namespace LoraSqueeze.Cli.Commands;
 

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using LoraSqueeze.Cli.Plotting;
 using LoraSqueeze.Training.Pretraining;
-using LoraSqueeze.Training.Reporting;
 
 namespace LoraSqueeze.Cli.Commands;
 

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using LoraSqueeze.Cli.Plotting;
 using LoraSqueeze.Training.Adapters;
-using LoraSqueeze.Training.Reporting;
 using LoraSqueeze.Training.Runs;
 using LoraSqueeze.Training.Squeeze;
 

@@ -1,5 +1,3 @@
-using LoraSqueeze.Model.Generation;
-
 namespace LoraSqueeze.Model.Sampling;
 
 /// <summary>

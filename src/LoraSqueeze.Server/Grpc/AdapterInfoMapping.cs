@@ -1,6 +1,6 @@
 using Google.Protobuf.WellKnownTypes;
 using LoraSqueeze.Protos.V1;
-using LoraSqueeze.Server.Adapters;
+using LoraSqueeze.Engine.Adapters;
 
 namespace LoraSqueeze.Server.Grpc;
 

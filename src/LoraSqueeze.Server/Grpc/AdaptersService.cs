@@ -1,11 +1,11 @@
 using Grpc.Core;
 using LoraSqueeze.Protos.V1;
-using LoraSqueeze.Server.Adapters;
+using LoraSqueeze.Engine.Adapters;
 
 namespace LoraSqueeze.Server.Grpc;
 
 /// <summary>Adapter lifecycle RPCs; Load and Unload need the admin token when one is configured.</summary>
-internal sealed class AdaptersService(AdapterStore store, AdminAuthorization admin) : Protos.V1.Adapters.AdaptersBase
+internal sealed class AdaptersService(AdapterManager store, AdminAuthorization admin) : Protos.V1.Adapters.AdaptersBase
 {
     public override async Task<LoadAdapterResponse> Load(LoadAdapterRequest request, ServerCallContext context)
     {

@@ -1,7 +1,7 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using LoraSqueeze.Server.Adapters;
-using LoraSqueeze.Server.Engine;
+using LoraSqueeze.Engine.Adapters;
+using LoraSqueeze.Engine;
 
 namespace LoraSqueeze.Server.Grpc;
 

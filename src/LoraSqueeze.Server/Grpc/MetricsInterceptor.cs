@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using LoraSqueeze.Server.Metrics;
+using LoraSqueeze.Engine.Metrics;
 
 namespace LoraSqueeze.Server.Grpc;
 
 /// <summary>Counts every RPC by method and final status and times it end to end (outermost interceptor).</summary>
-internal sealed class MetricsInterceptor(ServerMetrics metrics) : Interceptor
+internal sealed class MetricsInterceptor(EngineMetrics metrics) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request,
         ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)

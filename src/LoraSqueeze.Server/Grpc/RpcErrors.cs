@@ -3,7 +3,10 @@ using Grpc.Core;
 
 namespace LoraSqueeze.Server.Grpc;
 
-/// <summary>One throw helper per gRPC status the server answers with, so every error path reads the same.</summary>
+/// <summary>
+/// Throw helpers for the statuses the services raise themselves; everything the engine throws is mapped in one place
+/// (<see cref="ErrorMappingInterceptor"/>).
+/// </summary>
 internal static class RpcErrors
 {
     [DoesNotReturn]
@@ -13,20 +16,8 @@ internal static class RpcErrors
     public static void NotFound(string message) => throw new RpcException(new Status(StatusCode.NotFound, message));
 
     [DoesNotReturn]
-    public static void PermissionDenied(string message) => throw new RpcException(new Status(StatusCode.PermissionDenied, message));
-
-    [DoesNotReturn]
     public static void Unauthenticated(string message) => throw new RpcException(new Status(StatusCode.Unauthenticated, message));
 
     [DoesNotReturn]
     public static void ResourceExhausted(string message) => throw new RpcException(new Status(StatusCode.ResourceExhausted, message));
-
-    [DoesNotReturn]
-    public static void FailedPrecondition(string message) => throw new RpcException(new Status(StatusCode.FailedPrecondition, message));
-
-    [DoesNotReturn]
-    public static void Unavailable(string message) => throw new RpcException(new Status(StatusCode.Unavailable, message));
-
-    [DoesNotReturn]
-    public static void Internal(string message) => throw new RpcException(new Status(StatusCode.Internal, message));
 }

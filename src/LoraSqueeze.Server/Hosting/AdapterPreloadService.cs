@@ -1,15 +1,15 @@
-using LoraSqueeze.Server.Adapters;
-using LoraSqueeze.Server.Metrics;
+using LoraSqueeze.Engine.Adapters;
+using LoraSqueeze.Engine.Metrics;
 using Microsoft.Extensions.Hosting;
 
 namespace LoraSqueeze.Server.Hosting;
 
 /// <summary>
-/// Runs <see cref="AdapterStore.PreloadAsync"/> in the background once the engine is up (registered after
+/// Runs <see cref="AdapterManager.PreloadAsync"/> in the background once the engine is up (registered after
 /// <see cref="EngineHostedService"/>, whose start waits for the model), when <see cref="ServerOptions.PreloadAdapters"/>
 /// is on. The server serves meanwhile; the preload only ever yields to it.
 /// </summary>
-internal sealed class AdapterPreloadService(AdapterStore store, ServerOptions options, ServerMetrics metrics) : BackgroundService
+internal sealed class AdapterPreloadService(AdapterManager store, ServerOptions options, EngineMetrics metrics) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

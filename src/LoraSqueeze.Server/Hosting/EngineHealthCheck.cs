@@ -1,4 +1,4 @@
-using LoraSqueeze.Server.Engine;
+using LoraSqueeze.Engine;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace LoraSqueeze.Server.Hosting;

@@ -1,9 +1,11 @@
 using System.Net;
 using Grpc.HealthCheck;
-using LoraSqueeze.Server.Adapters;
-using LoraSqueeze.Server.Engine;
+using LoraSqueeze.Core.Units;
+using LoraSqueeze.Engine;
+using LoraSqueeze.Engine.Adapters;
+using LoraSqueeze.Engine.Metrics;
+using LoraSqueeze.Engine.Requests;
 using LoraSqueeze.Server.Grpc;
-using LoraSqueeze.Server.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -18,7 +20,7 @@ namespace LoraSqueeze.Server.Hosting;
 
 /// <summary>
 /// Composition root: Kestrel on two ports (gRPC over HTTP/2, /metrics over HTTP/1.1), the gRPC services with
-/// health and reflection, the engine and the adapter tiers.
+/// health and reflection, the engine thread with its mailbox, and the adapter manager (docs/architecture.md).
 /// </summary>
 public static class LoraSqueezeServer
 {
@@ -60,11 +62,31 @@ public static class LoraSqueezeServer
         services.AddSingleton(endpoints);
         services.AddSingleton(backends.Codec);
         services.AddSingleton(backends.Loader);
-        services.AddSingleton(new ServerMetrics(Prometheus.Metrics.NewCustomRegistry()));
-        services.AddSingleton(sp => new InferenceEngine(backends.CreateModel, options,
-            sp.GetRequiredService<ServerMetrics>(), sp.GetRequiredService<ILogger<InferenceEngine>>()));
+        services.AddSingleton(new EngineMetrics(Prometheus.Metrics.NewCustomRegistry()));
+        services.AddSingleton(new EngineMailbox());
+        services.AddSingleton(new AdapterManagerOptions
+        {
+            TargetRank = options.TargetRank,
+            HostCacheBytes = options.HostCacheBytes,
+            MaxConcurrentLoads = options.MaxConcurrentLoads,
+        });
+        services.AddSingleton(new EngineOptions
+        {
+            Scheduler = backends.Scheduler,
+            Limits = new RequestLimits
+            {
+                VocabSize = backends.Codec.VocabSize,
+                MaxPromptTokens = options.MaxPromptTokens,
+                MaxTokens = options.MaxTokens,
+                MaxSequenceLength = backends.Scheduler.MaxSequenceLength,
+            },
+            QueueLength = options.QueueLength,
+        });
+        services.AddSingleton(sp => new InferenceEngine(backends.CreateRunner, sp.GetRequiredService<EngineOptions>(),
+            sp.GetRequiredService<AdapterManager>(), sp.GetRequiredService<EngineMailbox>(),
+            sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<InferenceEngine>>()));
         services.AddSingleton(sp => new AdapterPathResolver(options.AdapterRoots));
-        services.AddSingleton<AdapterStore>();
+        services.AddSingleton<AdapterManager>();
         services.AddSingleton<AdminAuthorization>();
         services.AddHostedService<EngineHostedService>();
         services.AddHostedService<AdapterPreloadService>(); // after the engine: its start waits for the model
@@ -82,7 +104,7 @@ public static class LoraSqueezeServer
         app.MapGrpcService<AdaptersService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
-        var registry = app.Services.GetRequiredService<ServerMetrics>().Registry;
+        var registry = app.Services.GetRequiredService<EngineMetrics>().Registry;
         app.MapGet("/metrics", async context =>
         {
             // Only on the metrics port, so scrapers and gRPC clients never share a listener.

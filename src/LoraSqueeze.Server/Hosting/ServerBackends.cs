@@ -1,28 +1,48 @@
+using LoraSqueeze.Engine.Adapters;
+using LoraSqueeze.Engine.Execution;
+using LoraSqueeze.Engine.Scheduling;
+using LoraSqueeze.Engine.Text;
+using LoraSqueeze.Model;
 using LoraSqueeze.Model.Config;
 using LoraSqueeze.Model.Tokenization;
-using LoraSqueeze.Server.Adapters;
-using LoraSqueeze.Server.Engine;
 
 namespace LoraSqueeze.Server.Hosting;
 
 /// <summary>
-/// The model runtime pieces the server runs on: the model (created on the engine thread, which then owns it), its
-/// tokenizer, and the adapter loader that reads and squeezes adapters.
+/// The model runtime pieces the server runs on: the model runner (created on the engine thread, which then owns it),
+/// the tokenizer as codec, the adapter loader that reads and squeezes adapters, and the batching limits.
 /// </summary>
-public sealed record ServerBackends(Func<IGenerationModel> CreateModel, ITextCodec Codec, IAdapterLoader Loader)
+public sealed record ServerBackends(Func<IModelRunner> CreateRunner, ITextCodec Codec, IAdapterLoader Loader, SchedulerOptions Scheduler)
 {
     /// <summary>
     /// The real runtime for <see cref="ServerOptions.ModelPath"/>: its Hugging Face tokenizer, the squeeze engine as
-    /// loader, and a <c>CausalLM</c> with slots in the configured layout, loaded on the engine thread when it starts.
+    /// loader, and a <see cref="ModelRunner"/> with slots in the configured layout, loaded on the engine thread.
     /// </summary>
     public static ServerBackends ForModel(ServerOptions options)
     {
         var config = ModelConfig.Load(options.ModelPath);
         var tokenizer = TokenizerLoader.FromDirectory(options.ModelPath);
         var eos = tokenizer.EosTokenIds.Count > 0 ? tokenizer.EosTokenIds : config.EosTokenIds;
+        var scheduler = new SchedulerOptions
+        {
+            MaxBatch = options.MaxBatch,
+            MaxTokensPerStep = options.MaxTokensPerStep,
+            MaxSequenceLength = Math.Min(options.MaxPromptTokens + options.MaxTokens, config.MaxPositionEmbeddings),
+            EosTokenIds = eos,
+        };
+        var load = new ModelLoadOptions
+        {
+            AdapterRank = options.TargetRank,
+            AdapterSlots = options.Slots,
+            LoraLayout = options.LoraLayout,
+            PaddedMaxRank = options.PaddedMaxRank,
+            LoraKernel = options.LoraKernel,
+            SlotDType = options.SlotScalarType,
+        };
         return new ServerBackends(
-            () => CausalLmGenerationModel.Load(options, eos),
+            () => ModelRunner.Load(options.ModelPath, options.Device, options.TorchThreads, load, scheduler),
             new TokenizerTextCodec(tokenizer, config.VocabSize),
-            new SqueezingAdapterLoader(options.ModelPath, options.SlotRank, options.LoraLayout));
+            new SqueezingAdapterLoader(options.ModelPath, options.SlotRank, options.LoraLayout),
+            scheduler);
     }
 }

@@ -1,6 +1,9 @@
 using LoraSqueeze.Core.Squeeze;
 using LoraSqueeze.Model;
-using LoraSqueeze.Model.Generation;
+using LoraSqueeze.Engine.Execution;
+using LoraSqueeze.Engine.Requests;
+using LoraSqueeze.Engine.Scheduling;
+using LoraSqueeze.Model.Sampling;
 using LoraSqueeze.Model.Tokenization;
 
 namespace LoraSqueeze.Training.Demo;
@@ -24,7 +27,7 @@ public static class DemoSamples
             var (weights, _) = AdapterSqueezer.LoadAndSqueeze(adapters[i].Dir, slotRank, baseModelDir: baseDir);
             using (weights) model.Adapters.Install(i, weights);
         }
-        using var gen = new BatchGenerator(model, new BatchGeneratorOptions { MaxBatch = 2 * adapters.Count, MaxSequenceLength = 256, EosTokenIds = tokenizer.EosTokenIds });
+        using var gen = EngineCore.ForModel(model, new SchedulerOptions { MaxBatch = 2 * adapters.Count, MaxSequenceLength = 256, EosTokenIds = tokenizer.EosTokenIds });
         var sampling = new SamplingParams(Temperature: 0.8f, TopP: 0.95f, RepetitionPenalty: 1.1f, Seed: seed, MaxTokens: maxTokens);
         var outputs = new Dictionary<long, List<int>>();
         for (int i = 0; i < adapters.Count; i++)
@@ -32,13 +35,13 @@ public static class DemoSamples
             var prompt = tokenizer.Encode(adapters[i].Prompt);
             foreach (var (id, slot) in new[] { (2L * i, -1), (2L * i + 1, i) })
             {
-                if (!gen.TryAdmit(new GenerationRequest(id, prompt, slot, sampling))) throw new InvalidOperationException("batch full");
+                gen.Add(new GenerationRequest(id, prompt, slot < 0 ? null : InstalledAdapters.SlotId(slot), sampling));
                 outputs[id] = [];
             }
         }
-        while (gen.ActiveCount > 0)
+        while (gen.ActiveCount > 0 || gen.WaitingCount > 0)
         {
-            foreach (var e in gen.Step())
+            foreach (var e in gen.Step().Events)
                 if (e.TokenId >= 0) outputs[e.RequestId].Add(e.TokenId);
         }
         string Text(long id) => tokenizer.Decode(outputs[id].Where(t => !tokenizer.EosTokenIds.Contains(t)).ToArray());

@@ -1,3 +1,4 @@
+using LoraSqueeze.Training.Tokenization;
 using LoraSqueeze.Model.Tokenization;
 using LoraSqueeze.Training.Data;
 

@@ -1,7 +1,9 @@
 using System.Text.Json.Nodes;
 using LoraSqueeze.Core.Adapters;
 using TorchSharp;
-using static LoraSqueeze.Core.Tests.Squeeze.AdapterFixture;
+using static LoraSqueeze.Testing.AdapterFixture;
+
+using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.Core.Tests.Squeeze;
 

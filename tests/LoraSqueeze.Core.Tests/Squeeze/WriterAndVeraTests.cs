@@ -3,7 +3,9 @@ using LoraSqueeze.Core.Adapters;
 using LoraSqueeze.Core.Safetensors;
 using LoraSqueeze.Core.Squeeze;
 using TorchSharp;
-using static LoraSqueeze.Core.Tests.Squeeze.AdapterFixture;
+using static LoraSqueeze.Testing.AdapterFixture;
+
+using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.Core.Tests.Squeeze;
 

@@ -1,0 +1,14 @@
+namespace LoraSqueeze.Engine.Adapters;
+
+/// <summary>What the <see cref="AdapterManager"/> needs from the server's configuration.</summary>
+public sealed record AdapterManagerOptions
+{
+    /// <summary>The slot rank: adapters squeeze to it unless a load asks for less.</summary>
+    public required int TargetRank { get; init; }
+
+    /// <summary>Host tier budget in bytes.</summary>
+    public required long HostCacheBytes { get; init; }
+
+    /// <summary>Adapter loads (read + squeeze) running at once.</summary>
+    public int MaxConcurrentLoads { get; init; } = 1;
+}

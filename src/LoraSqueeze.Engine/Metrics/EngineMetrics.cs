@@ -1,0 +1,80 @@
+using Prometheus;
+
+namespace LoraSqueeze.Engine.Metrics;
+
+/// <summary>
+/// Every metric the server exports (engine, adapter tiers and the front ends' request counters), in one place, on the server's own registry (so two servers in one process, as in
+/// the tests, never share counters). Labels are bounded: method, status code, tier, result. No adapter-id label —
+/// with many adapters it would be unbounded; per-adapter numbers are in Adapters.Get instead.
+/// </summary>
+public sealed class EngineMetrics
+{
+    private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.005, 2, 14); // 5 ms .. ~41 s
+    private static readonly double[] BatchBuckets = [1, 2, 4, 8, 16, 32, 64, 128];
+
+    public EngineMetrics(CollectorRegistry registry)
+    {
+        Registry = registry;
+        var f = Prometheus.Metrics.WithCustomRegistry(registry);
+        Requests = f.CreateCounter("lorasqueeze_requests_total", "gRPC requests by method and final status code.",
+            new CounterConfiguration { LabelNames = ["method", "status"] });
+        RequestDuration = f.CreateHistogram("lorasqueeze_request_duration_seconds", "End-to-end gRPC request latency.",
+            new HistogramConfiguration { LabelNames = ["method"], Buckets = LatencyBuckets });
+        TimeToFirstToken = f.CreateHistogram("lorasqueeze_time_to_first_token_seconds",
+            "Time from accepting a generate request to its first generated token.",
+            new HistogramConfiguration { Buckets = LatencyBuckets });
+        GeneratedTokens = f.CreateCounter("lorasqueeze_generated_tokens_total", "Tokens generated.");
+        PromptTokens = f.CreateCounter("lorasqueeze_prompt_tokens_total", "Prompt tokens accepted.");
+        BatchSize = f.CreateHistogram("lorasqueeze_batch_size", "Sequences in each decode step.",
+            new HistogramConfiguration { Buckets = BatchBuckets });
+        QueueDepth = f.CreateGauge("lorasqueeze_queue_depth", "Requests waiting for the engine.");
+        RunningRequests = f.CreateGauge("lorasqueeze_running_requests", "Sequences in the running batch.");
+        AdapterLoads = f.CreateCounter("lorasqueeze_adapter_loads_total", "Adapter loads from disk by result (ok, error).",
+            new CounterConfiguration { LabelNames = ["result"] });
+        AdapterHits = f.CreateCounter("lorasqueeze_adapter_hits_total",
+            "Adapter lookups by the tier that served them (device, host, disk = loaded from disk).",
+            new CounterConfiguration { LabelNames = ["tier"] });
+        AdapterEvictions = f.CreateCounter("lorasqueeze_adapter_evictions_total", "Adapters evicted, by tier left.",
+            new CounterConfiguration { LabelNames = ["tier"] });
+        SqueezeDuration = f.CreateHistogram("lorasqueeze_squeeze_duration_seconds", "Time to squeeze one adapter to the target rank.",
+            new HistogramConfiguration { Buckets = LatencyBuckets });
+        AdapterLoadDuration = f.CreateHistogram("lorasqueeze_adapter_load_duration_seconds", "Time to read, squeeze and cache one adapter.",
+            new HistogramConfiguration { Buckets = LatencyBuckets });
+        RetainedEnergy = f.CreateHistogram("lorasqueeze_adapter_retained_energy",
+            "Share of spectral energy each loaded adapter kept after the squeeze (1 = lossless).",
+            new HistogramConfiguration { Buckets = [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0] });
+        TierBytes = f.CreateGauge("lorasqueeze_adapter_bytes", "Bytes of squeezed adapters held, by tier.",
+            new GaugeConfiguration { LabelNames = ["tier"] });
+        TierAdapters = f.CreateGauge("lorasqueeze_adapters", "Adapters held, by tier.",
+            new GaugeConfiguration { LabelNames = ["tier"] });
+        SlotsUsed = f.CreateGauge("lorasqueeze_adapter_slots_used", "Device slots holding an adapter.");
+        SlotsTotal = f.CreateGauge("lorasqueeze_adapter_slots_total", "Device slots configured.");
+        PreloadPending = f.CreateGauge("lorasqueeze_adapter_preload_pending",
+            "Adapters the start-up preload has still to load into the host tier (0 when it is finished or off).");
+        PreloadFinished = f.CreateGauge("lorasqueeze_adapter_preload_finished",
+            "1 once the start-up preload has finished (or when it is off), else 0.");
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    public Counter Requests { get; }
+    public Histogram RequestDuration { get; }
+    public Histogram TimeToFirstToken { get; }
+    public Counter GeneratedTokens { get; }
+    public Counter PromptTokens { get; }
+    public Histogram BatchSize { get; }
+    public Gauge QueueDepth { get; }
+    public Gauge RunningRequests { get; }
+    public Counter AdapterLoads { get; }
+    public Counter AdapterHits { get; }
+    public Counter AdapterEvictions { get; }
+    public Histogram SqueezeDuration { get; }
+    public Histogram AdapterLoadDuration { get; }
+    public Histogram RetainedEnergy { get; }
+    public Gauge TierBytes { get; }
+    public Gauge TierAdapters { get; }
+    public Gauge SlotsUsed { get; }
+    public Gauge SlotsTotal { get; }
+    public Gauge PreloadPending { get; }
+    public Gauge PreloadFinished { get; }
+}

@@ -1,4 +1,0 @@
-namespace LoraSqueeze.Server.Adapters;
-
-/// <summary>An adapter path that leaves the configured adapter roots (answered with PERMISSION_DENIED).</summary>
-public sealed class AdapterPathException(string message) : Exception(message);

@@ -1,0 +1,44 @@
+using LoraSqueeze.Engine.Requests;
+using LoraSqueeze.Engine.Text;
+using LoraSqueeze.Model.Sampling;
+using LoraSqueeze.Protos.V1;
+using WireFinish = LoraSqueeze.Protos.V1.FinishReason;
+
+namespace LoraSqueeze.Server.Grpc;
+
+/// <summary>
+/// The gRPC wire types to the engine's, once: the proto's zero values mean "server default" (max_tokens 0 → the
+/// server's limit, top_p 0 → 1, repetition_penalty 0 → 1); every range check is the engine's
+/// (<see cref="RequestLimits.Validate"/>).
+/// </summary>
+internal static class GenerateRequestMapping
+{
+    public static GenerationRequest ToEngine(this GenerateRequest request, ITextCodec codec, int defaultMaxTokens)
+    {
+        int[] prompt = request.PromptCase switch
+        {
+            GenerateRequest.PromptOneofCase.Text => codec.Encode(request.Text),
+            GenerateRequest.PromptOneofCase.Tokens => request.Tokens.Ids.ToArray(),
+            _ => throw new ArgumentException("a prompt is required: set text or tokens"),
+        };
+        var s = request.Sampling ?? new SamplingOptions();
+        var sampling = new SamplingParams(
+            Temperature: s.Temperature,
+            TopP: s.TopP == 0 ? 1 : s.TopP,
+            TopK: s.TopK,
+            RepetitionPenalty: s.RepetitionPenalty == 0 ? 1 : s.RepetitionPenalty,
+            Seed: s.HasSeed ? unchecked((long)s.Seed) : null,
+            MaxTokens: s.MaxTokens == 0 ? defaultMaxTokens : s.MaxTokens,
+            Logprobs: s.Logprobs);
+        return new GenerationRequest(GenerationRequest.NextId(), prompt,
+            request.AdapterId.Length == 0 ? null : request.AdapterId, sampling, s.Stop.ToList());
+    }
+
+    public static WireFinish ToWire(this Engine.Requests.FinishReason finish) => finish switch
+    {
+        Engine.Requests.FinishReason.Length => WireFinish.Length,
+        Engine.Requests.FinishReason.Eos => WireFinish.Eos,
+        Engine.Requests.FinishReason.Stop => WireFinish.Stop,
+        _ => WireFinish.Cancelled,
+    };
+}
