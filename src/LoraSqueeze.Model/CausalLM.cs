@@ -119,7 +119,8 @@ public sealed class CausalLM : IDisposable
     /// <summary>
     /// Runs one packed step: every chunk's tokens go through the decoder, their K/V are written into
     /// <paramref name="cache"/>, and the logits of each chunk's last token come back as float32 [chunks, vocab] in the
-    /// order given. The caller owns the result (call inside a dispose scope and inference mode).
+    /// order given. The caller owns the result (call inside a dispose scope and inference mode); each layer runs in a
+    /// dispose scope of its own.
     /// </summary>
     public Tensor Forward(IReadOnlyList<SequenceChunk> chunks, KvCache cache)
     {
@@ -133,7 +134,17 @@ public sealed class CausalLM : IDisposable
         var batch = StepBatch.Build(chunks, cache.MaxLength, Device);
         (batch.Cos, batch.Sin) = Rotary.Lookup(batch.Positions, batch.MaxPosition);          // [T, d] each
         var x = EmbedTokens.index_select(0, batch.TokenIds);                                 // [T, hidden]
-        foreach (var layer in Layers) x = layer.Forward(x, batch, cache.Keys(layer.Index), cache.Values(layer.Index));
+        foreach (var layer in Layers)
+        {
+            // One scope per layer: its intermediates (projections, LoRA terms, attention scores) are freed as soon as the
+            // layer is done, instead of every layer's living until the step ends. Only the hidden state crosses out.
+            var input = x;
+            using (var layerScope = NewDisposeScope())
+            {
+                x = layer.Forward(input, batch, cache.Keys(layer.Index), cache.Values(layer.Index)).MoveToOuterDisposeScope();
+            }
+            input.Dispose();                                                                 // the previous hidden state
+        }
         var last = Norm.Forward(x.index_select(0, batch.LastRows));                          // [S, hidden], caller order
         return nn.functional.linear(last, LmHead).to_type(ScalarType.Float32);             // [S, vocab]
     }

@@ -11,12 +11,12 @@ public abstract class TextNormalizer
     public abstract string Normalize(string text);
 
     /// <summary>
-    /// <c>NFC</c> (<c>normalizers/unicode.rs</c>), used by Qwen2. Managed (<see cref="UnicodeNfc"/>) because
-    /// <see cref="string.Normalize()"/> is inert under InvariantGlobalization.
+    /// <c>NFC</c> (<c>normalizers/unicode.rs</c>), used by Qwen2: .NET's <see cref="string.Normalize(System.Text.NormalizationForm)"/>,
+    /// which runs ICU (the build keeps globalization on for this).
     /// </summary>
     public sealed class Nfc : TextNormalizer
     {
-        public override string Normalize(string text) => UnicodeNfc.Normalize(text);
+        public override string Normalize(string text) => text.Normalize(System.Text.NormalizationForm.FormC);
     }
 
     /// <summary><c>Prepend</c>: adds a prefix to non-empty text (<c>normalizers/prepend.rs</c>); Llama-2/Mistral prepend "▁".</summary>
