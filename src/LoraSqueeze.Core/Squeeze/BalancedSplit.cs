@@ -6,7 +6,7 @@ namespace LoraSqueeze.Core.Squeeze;
 /// <summary>
 /// Turns a decomposition into a rank-r standard LoRA module with the scaling folded in (effective scale 1, so the
 /// written config has lora_alpha = r): B' = U_r·√S_r [out, r], A' = √S_r·V_rᵀ [r, in] — the balanced split every
-/// LoRA-Squeeze implementation uses (notes/lora-squeeze.md §1.2 step 3), which keeps both factors the same size in
+/// LoRA-Squeeze implementation uses (LoRA-Squeeze, arXiv 2602.10993, Algorithm 1; docs/squeeze.md "The maths"), which keeps both factors the same size in
 /// norm. When fewer than r triplets exist (true rank below r) the remaining rows/columns are zero, so B'·A' is still
 /// exactly the retained ΔW.
 /// </summary>

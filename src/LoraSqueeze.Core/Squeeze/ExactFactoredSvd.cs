@@ -3,7 +3,7 @@ using TorchSharp;
 namespace LoraSqueeze.Core.Squeeze;
 
 /// <summary>
-/// The exact SVD of ΔW = P·Q without forming ΔW (LoRA-Squeeze "Algorithm 2", notes/lora-squeeze.md §2):
+/// The exact SVD of ΔW = P·Q without forming ΔW (LoRA-Squeeze "Algorithm 2", arXiv 2602.10993; docs/squeeze.md "The maths"):
 /// P = Q_P·R_P, Qᵀ = Q_Q·R_Q (thin QR), core C = R_P·R_Qᵀ (k×k), C = U_c Σ V_cᵀ, so
 /// ΔW = (Q_P U_c) Σ (Q_Q V_c)ᵀ exactly. Cost O((out+in)·k²) instead of O(out·in·k). Done in float64 so the
 /// trailing singular values (and with them the reported error) are not swamped by float32 rounding.

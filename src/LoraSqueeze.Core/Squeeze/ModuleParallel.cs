@@ -8,7 +8,7 @@ namespace LoraSqueeze.Core.Squeeze;
 /// threads: an OpenMP parallel region waits at a barrier for all its threads, and on a busy machine one descheduled
 /// thread stalls every op by a scheduler time slice (measured 5–20× slower with 2 intra-op threads at load 6 on 2
 /// cores; docs/benchmarks/squeeze.md). TorchSharp supports thread parallelism (dispose scopes are per thread,
-/// notes/torchsharp.md §3). With parallelism 1 the work runs inline on the calling thread, in order.
+/// docs/squeeze.md "Threads"). With parallelism 1 the work runs inline on the calling thread, in order.
 /// </summary>
 public static class ModuleParallel
 {

@@ -7,7 +7,7 @@ namespace LoraSqueeze.Model.Cache;
 /// Preallocated key/value cache owned by the engine (not by the model): per layer one K and one V tensor of shape
 /// [rows, maxLength, kvHeads, headDim]. A sequence owns one row for its lifetime; a step writes its new keys and values
 /// in place with <c>index_copy_</c> at flat index row·maxLength + position. Memory is fixed at construction, as a GPU
-/// budget needs (libtorch's caching allocator never gives memory back; see notes §1).
+/// budget needs (libtorch's caching allocator never gives memory back; docs/model-runtime.md).
 /// </summary>
 public sealed class KvCache : IDisposable
 {

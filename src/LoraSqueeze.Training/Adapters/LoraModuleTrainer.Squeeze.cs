@@ -8,7 +8,7 @@ public sealed partial class LoraModuleTrainer
     /// <summary>
     /// Squeezes the whole update (merged periods included) to <paramref name="rank"/> through the exact factored SVD
     /// of the squeeze engine, then splits it evenly and unfolds the new scale: A = √Σ·Vᵀ/√s', B = U·√Σ/√s', so
-    /// s'·B·A is the rank-r truncation (notes/lora-squeeze.md §1.2 step 4, both factors balanced). Returns the retained
+    /// s'·B·A is the rank-r truncation (LoRA-Squeeze, arXiv 2602.10993, Algorithm 1, both factors balanced; docs/squeeze.md "The maths"). Returns the retained
     /// energy Σ_{i≤r}σᵢ²/Σσᵢ².
     /// </summary>
     public double SqueezeTo(int rank, double newScale)

@@ -1,7 +1,7 @@
 namespace LoraSqueeze.Training.Runs;
 
 /// <summary>
-/// The LoRA-Squeeze miniature (notes/lora-squeeze.md §5.3): per task, LoRA trained directly at each target rank,
+/// The LoRA-Squeeze miniature (docs/experiments.md; LoRA-Squeeze, arXiv 2602.10993, at toy scale): per task, LoRA trained directly at each target rank,
 /// Post-Squeeze and Cont-Squeeze from one source-rank run, and In-Squeeze (geometric halving in equal stages), all with
 /// the same <see cref="Steps"/> update steps; Cont adds <see cref="RecoverSteps"/> which are counted and reported.
 /// </summary>

@@ -16,7 +16,7 @@ public enum AnnealShape
 /// <summary>
 /// The In-Squeeze plan: <see cref="Ranks"/> has one rank per stage (first r_src, last r_tgt, never rising), and stage i
 /// covers steps [<see cref="StageStart"/>(i), StageStart(i+1)). Stages have equal length (the paper holds the total
-/// number of update steps fixed and splits it across the rank stages; notes/lora-squeeze.md §3), the last one taking
+/// number of update steps fixed and splits it across the rank stages; LoRA-Squeeze, arXiv 2602.10993, In-Squeeze; docs/training.md "LoRA-Squeeze modes"), the last one taking
 /// the remainder. A squeeze happens at the start of every stage but the first, with t = i/(K−1).
 /// </summary>
 public sealed class RankSchedule
