@@ -88,6 +88,28 @@ public sealed class InferenceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Stop_token_ids_end_generation_on_the_first_of_them()
+    {
+        var free = await _server.Inference.GenerateAsync(Request("abc", maxTokens: 20, temperature: 0));
+        Assert.True(free.TokenIds.Count >= 4, $"model output too short for the test: {free.TokenIds.Count} tokens");
+        int stopId = free.TokenIds[3];
+        int first = free.TokenIds.IndexOf(stopId);
+
+        var request = Request("abc", maxTokens: 20, temperature: 0);
+        request.Sampling.StopTokenIds.Add(stopId);
+        var stopped = await _server.Inference.GenerateAsync(request);
+
+        Assert.Equal(FinishReason.Stop, stopped.FinishReason);
+        Assert.Equal(free.TokenIds.Take(first + 1), stopped.TokenIds);
+
+        var bad = Request("abc");
+        bad.Sampling.StopTokenIds.Add(1_000_000);
+        var ex = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(() => _server.Inference.GenerateAsync(bad).ResponseAsync);
+        Assert.Equal(global::Grpc.Core.StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Contains("stop token id", ex.Status.Detail);
+    }
+
+    [Fact]
     public async Task Stop_string_ends_generation_before_it()
     {
         var free = await _server.Inference.GenerateAsync(Request("abc", maxTokens: 30, temperature: 0));

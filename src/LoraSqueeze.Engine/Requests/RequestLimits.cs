@@ -37,6 +37,14 @@ public sealed record RequestLimits
                 throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {VocabSize})");
         }
         r.Sampling.Validate();
+        foreach (var stop in r.Sampling.StopTokenSequences ?? [])
+        {
+            foreach (int id in stop)
+            {
+                if (id < 0 || id >= VocabSize)
+                    throw new ArgumentException($"stop token id {id} is outside the vocabulary [0, {VocabSize})");
+            }
+        }
         if (r.Sampling.MaxTokens > MaxTokens)
             throw new ArgumentException($"max_tokens {r.Sampling.MaxTokens} is above the server's limit {MaxTokens}");
         if (r.AdapterId is { } adapter && !Adapters.AdapterPathResolver.IsValidId(adapter))

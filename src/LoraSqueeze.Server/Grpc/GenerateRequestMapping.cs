@@ -29,6 +29,7 @@ internal static class GenerateRequestMapping
             RepetitionPenalty: s.RepetitionPenalty == 0 ? 1 : s.RepetitionPenalty,
             Seed: s.HasSeed ? unchecked((long)s.Seed) : null,
             MaxTokens: s.MaxTokens == 0 ? defaultMaxTokens : s.MaxTokens,
+            StopTokenSequences: s.StopTokenIds.Count == 0 ? null : s.StopTokenIds.Select(id => new[] { id }).ToList(),
             Logprobs: s.Logprobs);
         return new GenerationRequest(GenerationRequest.NextId(), prompt,
             request.AdapterId.Length == 0 ? null : request.AdapterId, sampling, s.Stop.ToList());
