@@ -1,6 +1,4 @@
 using LoraSqueeze.Testing;
-using System.Net;
-using System.Net.Sockets;
 using static LoraSqueeze.Cli.Tests.CliProcess;
 
 namespace LoraSqueeze.Cli.Tests;
@@ -46,12 +44,7 @@ public sealed class CliErrorTests : IDisposable
     [Fact]
     public void Client_against_a_closed_port()
     {
-        int port;
-        using (var listener = new TcpListener(IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
+        int port = FreePort.Next();   // free now, and nothing listens on it
         var address = $"http://127.0.0.1:{port}";
         var error = AssertCleanError(Run("client", "--server", address, "generate", "--prompt", "hi"), "cannot reach the server");
         Assert.Contains(address, error);

@@ -2,9 +2,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using LoraSqueeze.Core.Adapters;
 using LoraSqueeze.Core.Squeeze;
+using LoraSqueeze.Testing;
 using TorchSharp;
 using static LoraSqueeze.Cli.Tests.CliVersionTests;
-using LoraSqueeze.Testing;
 using static LoraSqueeze.Testing.AdapterFixture;
 
 namespace LoraSqueeze.Cli.Tests;

@@ -3,14 +3,14 @@ using LoraSqueeze.Cli.Commands;
 using LoraSqueeze.Core.Adapters;
 using LoraSqueeze.Core.Squeeze;
 using LoraSqueeze.Core.Torch;
-using LoraSqueeze.Model;
-using LoraSqueeze.Testing;
-using LoraSqueeze.Model.Sampling;
 using LoraSqueeze.Engine.Requests;
+using LoraSqueeze.Model;
 using LoraSqueeze.Model.Reference;
+using LoraSqueeze.Model.Sampling;
 using LoraSqueeze.Model.Tokenization;
-using static TorchSharp.torch;
+using LoraSqueeze.Testing;
 using LoraSqueeze.Training.Tokenization;
+using static TorchSharp.torch;
 
 namespace LoraSqueeze.Cli.Tests;
 

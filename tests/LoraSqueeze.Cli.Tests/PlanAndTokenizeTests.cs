@@ -1,8 +1,8 @@
-using LoraSqueeze.Testing;
 using System.Text.Json;
 using LoraSqueeze.Cli.Commands;
 using LoraSqueeze.Core.Squeeze;
 using LoraSqueeze.Model.Tokenization;
+using LoraSqueeze.Testing;
 using static LoraSqueeze.Cli.Tests.CliProcess;
 
 namespace LoraSqueeze.Cli.Tests;

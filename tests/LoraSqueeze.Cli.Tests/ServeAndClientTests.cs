@@ -1,5 +1,5 @@
-using LoraSqueeze.Testing;
 using System.Text.Json;
+using LoraSqueeze.Testing;
 using static LoraSqueeze.Cli.Tests.CliProcess;
 
 namespace LoraSqueeze.Cli.Tests;

@@ -2,7 +2,6 @@ using LoraSqueeze.LoadTest.Running;
 using LoraSqueeze.LoadTest.Workload;
 using LoraSqueeze.Server.Hosting;
 using LoraSqueeze.Testing;
-using LoraSqueeze.Core.Units;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -1,7 +1,7 @@
 using LoraSqueeze.Core.Adapters;
-using LoraSqueeze.Testing;
 using LoraSqueeze.Model.Modules;
 using LoraSqueeze.Model.Reference;
+using LoraSqueeze.Testing;
 using static TorchSharp.torch;
 
 namespace LoraSqueeze.Model.Tests;

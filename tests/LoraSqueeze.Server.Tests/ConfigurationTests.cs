@@ -3,7 +3,6 @@ using System.Text.Json;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Server.Hosting;
 using LoraSqueeze.Testing;
-using LoraSqueeze.Core.Units;
 using TorchSharp;
 
 namespace LoraSqueeze.Server.Tests;

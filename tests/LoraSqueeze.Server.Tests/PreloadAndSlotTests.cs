@@ -1,7 +1,5 @@
 using LoraSqueeze.Protos.V1;
 using LoraSqueeze.Server.Hosting;
-using LoraSqueeze.Testing;
-using LoraSqueeze.Core.Units;
 
 namespace LoraSqueeze.Server.Tests;
 

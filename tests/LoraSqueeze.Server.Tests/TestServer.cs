@@ -1,9 +1,8 @@
 using Grpc.Net.Client;
-using LoraSqueeze.Protos.V1;
 using LoraSqueeze.Engine.Execution;
+using LoraSqueeze.Protos.V1;
 using LoraSqueeze.Server.Hosting;
 using LoraSqueeze.Testing;
-using LoraSqueeze.Core.Units;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 

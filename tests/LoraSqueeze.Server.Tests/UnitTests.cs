@@ -1,7 +1,6 @@
+using LoraSqueeze.Core.Units;
 using LoraSqueeze.Engine.Adapters;
 using LoraSqueeze.Server.Hosting;
-using LoraSqueeze.Testing;
-using LoraSqueeze.Core.Units;
 
 namespace LoraSqueeze.Server.Tests;
 

@@ -5,8 +5,8 @@ using System.Text;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model;
 using LoraSqueeze.Model.Config;
-using LoraSqueeze.Testing;
 using LoraSqueeze.Model.Modules;
+using LoraSqueeze.Testing;
 using static TorchSharp.torch;
 
 namespace LoraSqueeze.Cli.Commands;

@@ -3,10 +3,10 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using LoraSqueeze.Core.Squeeze;
 using LoraSqueeze.Core.Torch;
-using LoraSqueeze.Model;
 using LoraSqueeze.Engine.Execution;
 using LoraSqueeze.Engine.Requests;
 using LoraSqueeze.Engine.Scheduling;
+using LoraSqueeze.Model;
 using LoraSqueeze.Model.Sampling;
 using LoraSqueeze.Model.Tokenization;
 

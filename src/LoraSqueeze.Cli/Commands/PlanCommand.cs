@@ -1,10 +1,9 @@
 using System.CommandLine;
 using System.Text.Json;
 using LoraSqueeze.Core.Torch;
+using LoraSqueeze.Core.Units;
 using LoraSqueeze.Model.Config;
 using LoraSqueeze.Server.Hosting;
-using LoraSqueeze.Testing;
-using LoraSqueeze.Core.Units;
 
 namespace LoraSqueeze.Cli.Commands;
 

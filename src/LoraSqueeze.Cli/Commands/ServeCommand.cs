@@ -1,8 +1,8 @@
 using System.CommandLine;
+using LoraSqueeze.Core.Units;
 using LoraSqueeze.Model;
 using LoraSqueeze.Server.Hosting;
 using LoraSqueeze.Testing;
-using LoraSqueeze.Core.Units;
 using Microsoft.Extensions.Hosting;
 
 namespace LoraSqueeze.Cli.Commands;

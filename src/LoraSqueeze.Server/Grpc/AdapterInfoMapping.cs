@@ -1,6 +1,6 @@
 using Google.Protobuf.WellKnownTypes;
-using LoraSqueeze.Protos.V1;
 using LoraSqueeze.Engine.Adapters;
+using LoraSqueeze.Protos.V1;
 
 namespace LoraSqueeze.Server.Grpc;
 

@@ -1,6 +1,6 @@
 using Grpc.Core;
-using LoraSqueeze.Protos.V1;
 using LoraSqueeze.Engine.Adapters;
+using LoraSqueeze.Protos.V1;
 
 namespace LoraSqueeze.Server.Grpc;
 

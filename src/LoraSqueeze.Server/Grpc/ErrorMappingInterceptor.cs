@@ -1,7 +1,7 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using LoraSqueeze.Engine.Adapters;
 using LoraSqueeze.Engine;
+using LoraSqueeze.Engine.Adapters;
 
 namespace LoraSqueeze.Server.Grpc;
 

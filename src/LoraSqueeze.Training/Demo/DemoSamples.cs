@@ -1,8 +1,8 @@
 using LoraSqueeze.Core.Squeeze;
-using LoraSqueeze.Model;
 using LoraSqueeze.Engine.Execution;
 using LoraSqueeze.Engine.Requests;
 using LoraSqueeze.Engine.Scheduling;
+using LoraSqueeze.Model;
 using LoraSqueeze.Model.Sampling;
 using LoraSqueeze.Model.Tokenization;
 

@@ -1,6 +1,6 @@
-using LoraSqueeze.Training.Tokenization;
 using LoraSqueeze.Model.Tokenization;
 using LoraSqueeze.Training.Data;
+using LoraSqueeze.Training.Tokenization;
 
 namespace LoraSqueeze.Training.Pretraining;
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-
 using LoraSqueeze.Model.Tokenization;
 
 namespace LoraSqueeze.Training.Tokenization;

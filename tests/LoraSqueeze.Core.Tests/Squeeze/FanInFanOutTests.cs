@@ -1,10 +1,9 @@
 using System.Text.Json.Nodes;
 using LoraSqueeze.Core.Adapters;
 using LoraSqueeze.Core.Squeeze;
+using LoraSqueeze.Testing;
 using TorchSharp;
 using static LoraSqueeze.Testing.AdapterFixture;
-
-using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.Core.Tests.Squeeze;
 

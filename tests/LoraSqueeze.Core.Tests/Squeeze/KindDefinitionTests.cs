@@ -1,9 +1,8 @@
 using System.Text.Json.Nodes;
 using LoraSqueeze.Core.Adapters;
+using LoraSqueeze.Testing;
 using TorchSharp;
 using static LoraSqueeze.Testing.AdapterFixture;
-
-using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.Core.Tests.Squeeze;
 

@@ -2,10 +2,9 @@ using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using LoraSqueeze.Core.Adapters;
 using LoraSqueeze.Core.Squeeze;
+using LoraSqueeze.Testing;
 using TorchSharp;
 using static LoraSqueeze.Testing.AdapterFixture;
-
-using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.Core.Tests.Squeeze;
 

@@ -1,9 +1,8 @@
 using LoraSqueeze.Core.Adapters;
 using LoraSqueeze.Core.Squeeze;
+using LoraSqueeze.Testing;
 using TorchSharp;
 using static LoraSqueeze.Testing.AdapterFixture;
-
-using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.Core.Tests.Squeeze;
 
