@@ -33,6 +33,7 @@ public sealed class InferenceEngine : IDisposable
     private readonly Thread _thread;
     private EngineCore? _core;
     private int _waiting;
+    private int _freeRows;
     private volatile bool _stopping;
 
     public InferenceEngine(Func<IModelRunner> runnerFactory, EngineOptions options, AdapterManager adapters, EngineMailbox mailbox,
@@ -45,6 +46,7 @@ public sealed class InferenceEngine : IDisposable
         _metrics = metrics;
         _log = log;
         _thread = new Thread(Run) { IsBackground = true, Name = "lorasqueeze-engine" };
+        _freeRows = options.Scheduler.MaxBatch;
     }
 
     /// <summary>Completes when the model is loaded on the engine thread (faults when loading failed).</summary>
@@ -61,7 +63,9 @@ public sealed class InferenceEngine : IDisposable
     }
 
     /// <summary>
-    /// Validates and queues a request; false when the queue is full (the caller answers RESOURCE_EXHAUSTED).
+    /// Validates and queues a request; false when the queue is full (the caller answers RESOURCE_EXHAUSTED). The queue
+    /// bound counts only requests that really wait: those beyond the batch rows free now (published by the engine
+    /// thread each turn), so a burst on an idle server is admitted, not refused.
     /// Throws <see cref="ArgumentException"/> for a request that can never run.
     /// </summary>
     public bool TrySubmit(RequestHandle handle)
@@ -72,11 +76,12 @@ public sealed class InferenceEngine : IDisposable
         if ((handle.Request.AdapterId is null) != (handle.Adapter is null) ||
             (handle.Adapter is not null && handle.Adapter.AdapterId != handle.Request.AdapterId))
             throw new ArgumentException($"request {handle.Id}: its adapter lease does not match adapter '{handle.Request.AdapterId}'");
-        if (Interlocked.Increment(ref _waiting) > _options.QueueLength)
+        if (Interlocked.Increment(ref _waiting) > _options.QueueLength + Volatile.Read(ref _freeRows))
         {
             Interlocked.Decrement(ref _waiting);
             return false;
         }
+        handle.SubmittedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         if (!_mailbox.TryPost(new SubmitCommand(handle)))
         {
             Interlocked.Decrement(ref _waiting);
@@ -198,7 +203,12 @@ public sealed class InferenceEngine : IDisposable
         {
             if (_requests.TryGetValue(request.Id, out var rejected)) Finish(rejected, error, waiting: true);
         }
-        foreach (var id in result.Admitted) Interlocked.Decrement(ref _waiting);
+        foreach (var id in result.Admitted)
+        {
+            Interlocked.Decrement(ref _waiting);
+            if (_requests.TryGetValue(id, out var admitted))
+                _metrics.QueueWait.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(admitted.SubmittedAt).TotalSeconds);
+        }
         foreach (var token in result.Events)
         {
             if (!_requests.TryGetValue(token.RequestId, out var handle)) continue;
@@ -207,9 +217,10 @@ public sealed class InferenceEngine : IDisposable
                 handle.Output.Writer.TryWrite(token);
                 _metrics.GeneratedTokens.Inc();
             }
-            if (token.Finish != FinishReason.None) Finish(handle, null, waiting: false);
+            if (token.Finish == FinishReason.NonFinite) Finish(handle, new NonFiniteOutputException(handle.Id, handle.Request.AdapterId), waiting: false);
+            else if (token.Finish != FinishReason.None) Finish(handle, null, waiting: false);
         }
-        _metrics.RunningRequests.Set(core.ActiveCount);
+        PublishGauges(core);
         return result.TokenCount > 0 || result.Rejected.Count > 0;
     }
 
@@ -233,7 +244,12 @@ public sealed class InferenceEngine : IDisposable
 
     private void PublishGauges(EngineCore core)
     {
-        _metrics.QueueDepth.Set(Waiting);
+        var limits = core.Scheduler.Options;
+        Volatile.Write(ref _freeRows, limits.MaxBatch - core.ActiveCount);
+        long held = 0;
+        foreach (var s in core.Scheduler.Running) held += s.Prefilled + s.Generated.Count;
+        _metrics.KvCacheUsage.Set((double)held / ((long)limits.MaxBatch * limits.MaxSequenceLength));
+        _metrics.QueueDepth.Set(Math.Max(0, Waiting));
         _metrics.RunningRequests.Set(core.ActiveCount);
     }
 

@@ -20,6 +20,9 @@ public sealed class RequestHandle(GenerationRequest request, AdapterLease? adapt
     public Channel<TokenEvent> Output { get; } =
         Channel.CreateUnbounded<TokenEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
 
+    /// <summary>When the request was submitted (<see cref="System.Diagnostics.Stopwatch"/> ticks), for the queue-wait histogram.</summary>
+    internal long SubmittedAt { get; set; }
+
     /// <summary>Set by the engine thread when the request has left the engine.</summary>
     internal bool Finished { get; set; }
 

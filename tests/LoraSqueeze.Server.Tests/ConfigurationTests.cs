@@ -42,6 +42,43 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public void A_misspelt_key_and_broken_json_are_refused_naming_them()
+    {
+        var dir = Directory.CreateTempSubdirectory("lsq-config-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "appsettings.json"), """{ "Server": { "TargetRnak": 4, "Slots": 2 } }""");
+            var typo = Assert.Throws<ArgumentException>(() => ServerConfiguration.Load(dir));
+            Assert.Contains("Server:TargetRnak", typo.Message);
+
+            File.WriteAllText(Path.Combine(dir, "appsettings.json"), "{\n  \"Server\": {\n    \"Slots\": 2,,\n  }\n}");
+            var json = Assert.Throws<ArgumentException>(() => ServerConfiguration.Load(dir));
+            Assert.Contains("appsettings.json", json.Message);
+            Assert.Contains("line", json.Message, StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_missing_adapter_root_is_refused_at_start_up()
+    {
+        var options = new ServerOptions { ModelPath = DemoFixture.Assets.ModelDir, AdapterRoots = ["/no/such/adapter-root"] };
+        var ex = Assert.Throws<ArgumentException>(options.Validate);
+        Assert.Contains("/no/such/adapter-root", ex.Message);
+    }
+
+    [Fact]
+    public async Task A_host_cache_too_small_for_any_adapter_is_refused_at_start_up()
+    {
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => TestServer.StartAsync(o => o.HostCacheBytes = 1024));
+        Assert.Contains("HostCacheBytes", ex.Message);
+        Assert.Contains("holds no adapter", ex.Message);
+    }
+
+    [Fact]
     public void The_shipped_appsettings_lists_every_option_at_its_default()
     {
         // Copied next to every program that references the server, this test's own output folder included.

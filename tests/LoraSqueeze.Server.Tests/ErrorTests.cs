@@ -1,5 +1,10 @@
 using Grpc.Core;
 using LoraSqueeze.Protos.V1;
+using LoraSqueeze.Core.Adapters;
+using LoraSqueeze.Core.Torch;
+using LoraSqueeze.Model;
+using LoraSqueeze.Testing;
+using TorchSharp;
 using static LoraSqueeze.Server.Tests.InferenceTests;
 
 namespace LoraSqueeze.Server.Tests;
@@ -87,6 +92,54 @@ public sealed class ErrorTests : IAsyncLifetime
             StatusCode.NotFound);
         await Fails(() => _server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = "nope", Source = "does-not-exist" }, Bearer(Token)).ResponseAsync,
             StatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task An_empty_text_prompt_is_refused_like_an_empty_token_list()
+    {
+        var ex = await Fails(() => _server.Inference.GenerateAsync(new GenerateRequest { Text = "" }).ResponseAsync, StatusCode.InvalidArgument);
+        Assert.Contains("empty", ex.Status.Detail);
+    }
+
+    [Fact]
+    public async Task A_huge_adapter_id_is_refused_without_echoing_it_and_the_connection_keeps_working()
+    {
+        var id = new string('a', 20_000);
+        foreach (var call in new Func<Task>[]
+        {
+            () => _server.Inference.GenerateAsync(Request("x", id)).ResponseAsync,
+            () => _server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = id }).ResponseAsync,
+            () => _server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = id }, Bearer(Token)).ResponseAsync,
+        })
+        {
+            var ex = await Assert.ThrowsAsync<RpcException>(call);
+            Assert.True(ex.StatusCode is StatusCode.InvalidArgument or StatusCode.NotFound, ex.Status.ToString());
+            Assert.True(ex.Status.Detail.Length < 300, $"{ex.Status.Detail.Length} characters echoed");
+            Assert.Contains("20000 characters", ex.Status.Detail);
+        }
+        // The same channel still serves.
+        Assert.NotEmpty((await _server.Inference.GenerateAsync(Request("x", maxTokens: 2))).TokenIds);
+    }
+
+    [Fact]
+    public async Task An_adapter_whose_outputs_would_overflow_is_refused_at_load_naming_the_module()
+    {
+        // Finite factors ×1e9 each: every value is a valid float32, but the update multiplies activations by ~1e18.
+        var dir = Path.Combine(_server.AdapterRoot, "overflowing");
+        TorchRuntime.EnsureInitialized();
+        using (var model = CausalLM.Load(_server.Options.ModelPath, torch.CPU, new ModelLoadOptions { AdapterRank = 4, AdapterSlots = 1 }))
+        using (var random = TinyModelFactory.RandomAdapter(model, "overflowing", 4, 77))
+        using (var huge = new LoraWeights("overflowing", random.Modules.Select(m => new LoraModule(m.ModulePath, m.A * 1e9f, m.B * 1e9f)).ToList()))
+        {
+            PeftLoraWriter.Write(huge, dir, baseModelNameOrPath: _server.Options.ModelPath, overwrite: true);
+        }
+
+        var ex = await Fails(() => _server.Inference.GenerateAsync(Request("x", "overflowing")).ResponseAsync, StatusCode.FailedPrecondition);
+        Assert.Contains("overflowing", ex.Status.Detail);
+        Assert.Contains("gain", ex.Status.Detail);
+        Assert.Contains("model.layers.", ex.Status.Detail);                 // the module is named
+        var ok = await _server.Inference.GenerateAsync(Request("x", "demo-r8", maxTokens: 3));
+        Assert.NotEmpty(ok.TokenIds);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
+using LoraSqueeze.Testing;
 using static LoraSqueeze.Server.Tests.InferenceTests;
 
 namespace LoraSqueeze.Server.Tests;
@@ -32,11 +33,28 @@ public sealed class ObservabilityTests : IAsyncLifetime
         Assert.Equal(1, MetricsText.Value(text, "lorasqueeze_squeeze_duration_seconds_count"));
         Assert.Equal(1, MetricsText.Value(text, "lorasqueeze_adapter_retained_energy_count"));
         Assert.Equal(1, MetricsText.Value(text, "lorasqueeze_adapter_slots_used"));
-        Assert.Equal(_server.Options.Slots, MetricsText.Value(text, "lorasqueeze_adapter_slots_total"));
+        Assert.Equal(_server.Options.Slots, MetricsText.Value(text, "lorasqueeze_adapter_slots"));
         Assert.True(MetricsText.Value(text, "lorasqueeze_adapter_bytes", ("tier", "host")) > 0);
         Assert.True(MetricsText.Value(text, "lorasqueeze_adapter_bytes", ("tier", "device")) > 0);
         Assert.Contains("lorasqueeze_queue_depth", text);
         Assert.DoesNotContain("demo-r8", text); // no adapter-id labels
+    }
+
+    [Fact]
+    public async Task Metrics_pass_promtool_check_metrics()
+    {
+        await _server.Inference.GenerateAsync(Request("lint", "demo-r4", maxTokens: 3));
+        var text = await MetricsText.ReadAsync(_server);
+        // Prometheus's own linter (Debian's prometheus package; .ci/run installs it).
+        var (code, stdout, stderr) = ChildProcess.Run("promtool", ["check", "metrics"], TimeSpan.FromSeconds(60), stdin: text);
+        Assert.True(code == 0 && stdout.Trim().Length == 0 && stderr.Trim().Length == 0, $"promtool exit {code}:\n{stdout}\n{stderr}");
+        // What an operator needs and had to guess before: budgets, queue wait, KV-cache use, process and GC figures.
+        foreach (var name in (string[])["lorasqueeze_adapter_slots", "lorasqueeze_adapter_slot_bytes", "lorasqueeze_host_cache_budget_bytes",
+                     "lorasqueeze_queue_wait_seconds_count", "lorasqueeze_kv_cache_usage_ratio", "process_resident_memory_bytes",
+                     "dotnet_collection_count_total"])
+            Assert.Contains(name, text);
+        Assert.Equal(_server.Options.HostCacheBytes, MetricsText.Value(text, "lorasqueeze_host_cache_budget_bytes"));
+        Assert.Contains("lorasqueeze_adapter_evictions_total{tier=\"host\"} 0", text);                 // zero-initialised
     }
 
     [Fact]
@@ -53,6 +71,16 @@ public sealed class ObservabilityTests : IAsyncLifetime
     {
         var health = new Health.HealthClient(_server.Channel);
         var reply = await health.CheckAsync(new HealthCheckRequest());
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
+    }
+
+    [Theory]
+    [InlineData("lorasqueeze.v1.Inference")]
+    [InlineData("lorasqueeze.v1.Adapters")]
+    public async Task Health_reports_each_service_by_name(string service)
+    {
+        var health = new Health.HealthClient(_server.Channel);
+        var reply = await health.CheckAsync(new HealthCheckRequest { Service = service });
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
     }
 

@@ -1,4 +1,5 @@
 using Grpc.Net.Client;
+using LoraSqueeze.Engine.Adapters;
 using LoraSqueeze.Engine.Execution;
 using LoraSqueeze.Protos.V1;
 using LoraSqueeze.Server.Hosting;
@@ -38,8 +39,9 @@ public sealed class TestServer : IAsyncDisposable
 
     /// <param name="configure">Changes to the test defaults.</param>
     /// <param name="wrapModel">Wraps the real model runner the engine thread creates (to slow its steps or watch its batch).</param>
+    /// <param name="wrapLoader">Wraps the real adapter loader (to hold a load open while a test races it).</param>
     public static async Task<TestServer> StartAsync(Action<ServerOptions>? configure = null,
-        Func<IModelRunner, IModelRunner>? wrapModel = null)
+        Func<IModelRunner, IModelRunner>? wrapModel = null, Func<IAdapterLoader, IAdapterLoader>? wrapLoader = null)
     {
         var demo = DemoFixture.Assets;
         var root = Path.Combine(Path.GetTempPath(), "lsq-srv-" + Guid.NewGuid().ToString("N")[..8]);
@@ -66,6 +68,7 @@ public sealed class TestServer : IAsyncDisposable
             var create = backends.CreateRunner;
             backends = backends with { CreateRunner = () => wrapModel(create()) };
         }
+        if (wrapLoader is not null) backends = backends with { Loader = wrapLoader(backends.Loader) };
         var app = LoraSqueezeServer.Build(options, backends,
             logging => logging.SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();

@@ -6,6 +6,7 @@ using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Engine.Execution;
 using LoraSqueeze.Engine.Requests;
 using LoraSqueeze.Engine.Scheduling;
+using LoraSqueeze.Engine.Text;
 using LoraSqueeze.Model;
 using LoraSqueeze.Model.Sampling;
 using LoraSqueeze.Model.Tokenization;
@@ -102,12 +103,12 @@ public static class GenerateCommand
         });
         generator.Add(request);
 
-        // Stop strings are matched on the decoded text, as the server does: a stop string need not tokenize the same
-        // way inside the output as on its own. The text is cut before the stop string.
+        // Stop strings are matched on the decoded text by the engine's one text streamer, as the server does: a stop
+        // string need not tokenize the same way inside the output as on its own. The text is cut before it.
+        var streamer = new TextStreamer(new IncrementalDecoder(tokenizer, promptIds), stops.Where(s => s.Length > 0).ToList());
         var ids = new List<int>();
         var logprobs = new List<float>();
         var finish = FinishReason.None;
-        var text = "";
         while (finish == FinishReason.None)
         {
             foreach (var e in generator.Step().Events)
@@ -116,30 +117,19 @@ public static class GenerateCommand
                 {
                     ids.Add(e.TokenId);
                     logprobs.Add(e.Logprob);
+                    // The EOS token stays in the ids (as HF returns it) but is not part of the text.
+                    if (e.Finish != FinishReason.Eos) streamer.Push(e.TokenId);
                 }
                 if (e.Finish != FinishReason.None) finish = e.Finish;
             }
-            // The EOS token stays in the ids (as HF returns it) but is not part of the text.
-            text = tokenizer.Decode(finish == FinishReason.Eos ? ids.ToArray()[..^1] : ids.ToArray());
-            int cut = FirstStop(text, stops);
-            if (cut >= 0)
+            if (streamer.Stopped)
             {
-                text = text[..cut];
                 finish = FinishReason.Stop;
+                generator.Cancel(request.Id);
             }
         }
+        streamer.Flush();
+        var text = streamer.Text;
         return new GenerateResult(text, [.. ids], [.. logprobs], finish.ToString().ToLowerInvariant(), promptIds.Length, ids.Count, info);
-    }
-
-    private static int FirstStop(string text, IReadOnlyList<string> stops)
-    {
-        int cut = -1;
-        foreach (var stop in stops)
-        {
-            if (stop.Length == 0) continue;
-            int i = text.IndexOf(stop, StringComparison.Ordinal);
-            if (i >= 0 && (cut < 0 || i < cut)) cut = i;
-        }
-        return cut;
     }
 }

@@ -40,6 +40,10 @@ public sealed class AdapterTensors : IDisposable
     {
         if (!_byNormalized.TryGetValue(normalizedName, out var raw))
             throw new AdapterFormatException($"module {module}: tensor '{normalizedName}' is missing from {Location}");
+        // Weights are floats: an integer tensor read "as float" is either a conversion nobody meant or bytes that were
+        // never weights; either way its values are not an adapter's.
+        if (_source.Find(raw) is { DType: var stored } && stored is not (SafetensorsDType.F16 or SafetensorsDType.BF16 or SafetensorsDType.F32 or SafetensorsDType.F64))
+            throw new AdapterFormatException($"module {module}: tensor '{raw}' in {Location} is {stored}; adapter weights must be F16, BF16, F32 or F64");
         torch.Tensor t;
         try
         {

@@ -31,6 +31,7 @@ public sealed class AdapterManager : IDisposable
     private readonly ILogger<AdapterManager> _log;
     private readonly SemaphoreSlim _loadGate;
     private readonly HostAdapterCache _host;
+    private readonly ConcurrentDictionary<string, FailedLoad> _failures = new(StringComparer.Ordinal);
     private DeviceSlotTable? _slots;
     private long _slotBytes;
     private int _requestLoadWaiters;
@@ -47,6 +48,7 @@ public sealed class AdapterManager : IDisposable
         _loadGate = new SemaphoreSlim(options.MaxConcurrentLoads, options.MaxConcurrentLoads);
         _host = new HostAdapterCache(options.HostCacheBytes, OnHostEvicted);
         metrics.Registry.AddBeforeCollectCallback(PublishHostGauges);
+        metrics.HostBudgetBytes.Set(options.HostCacheBytes);
     }
 
     /// <summary>Host tier budget and use in bytes.</summary>
@@ -63,6 +65,7 @@ public sealed class AdapterManager : IDisposable
             _slotBytes = slotBytes;
         }
         _metrics.SlotsTotal.Set(slotCount);
+        _metrics.SlotBytes.Set(slotBytes);
         PublishDeviceGauges();
     }
 
@@ -73,11 +76,17 @@ public sealed class AdapterManager : IDisposable
     public Task<AdapterLease> AcquireAsync(string adapterId, CancellationToken cancellationToken) =>
         AcquireCoreAsync(adapterId, forRequest: true, cancellationToken);
 
-    private async Task<AdapterLease> AcquireCoreAsync(string adapterId, bool forRequest, CancellationToken cancellationToken)
+    private async Task<AdapterLease> AcquireCoreAsync(string adapterId, bool forRequest, CancellationToken cancellationToken,
+        bool retryFailed = false)
     {
         while (true)
         {
-            var record = GetOrDiscover(adapterId) ?? throw new AdapterNotFoundException(adapterId);
+            var record = GetOrDiscover(adapterId);
+            if (record is null)
+            {
+                _paths.EnsureIdNotOutside(adapterId);
+                throw new AdapterNotFoundException(adapterId);
+            }
             Task load;
             lock (_gate)
             {
@@ -92,11 +101,16 @@ public sealed class AdapterManager : IDisposable
                 if (record.State is AdapterState.Host or AdapterState.Device)
                 {
                     if (forRequest) _metrics.AdapterHits.WithLabels(record.Tier.Label()).Inc();
-                    if (record.HostCopy) _host.Touch(record.Id);
+                    if (record.HostTicket is { } ticket) _host.Touch(ticket);
                     return new AdapterLease(record, this);
                 }
                 if (record.State == AdapterState.Disk)
                 {
+                    if (!retryFailed && RememberedFailure(record) is { } failure)
+                    {
+                        record.Leases--;
+                        throw failure;
+                    }
                     record.MoveTo(AdapterState.Loading);
                     record.LoadTask = StartLoad(record, forRequest);
                 }
@@ -173,7 +187,7 @@ public sealed class AdapterManager : IDisposable
         CancellationToken cancellationToken)
     {
         if (!AdapterPathResolver.IsValidId(adapterId))
-            throw new ArgumentException($"adapter id '{adapterId}' must be letters, digits, '-', '_' or '.'");
+            throw new ArgumentException($"adapter id {AdapterPathResolver.Quote(adapterId)} must be 1 to 128 letters, digits, '-', '_' or '.'");
         string directory = string.IsNullOrEmpty(source)
             ? _paths.FindById(adapterId) ?? throw new AdapterNotFoundException(adapterId)
             : _paths.ResolveSource(source);
@@ -193,8 +207,9 @@ public sealed class AdapterManager : IDisposable
             if (snap.Tier != AdapterTier.Disk) return (snap, true);
         }
         var record = _records.GetOrAdd(adapterId, id => new AdapterRecord(id, directory, targetRank));
-        // The lease only drives the load; the reply shows the adapter as it rests afterwards (unpinned).
-        (await AcquireAsync(record.Id, cancellationToken)).Dispose();
+        // The lease only drives the load; the reply shows the adapter as it rests afterwards (unpinned). An explicit Load
+        // (admin) always reads the files again, even when a recent load of the same files failed.
+        (await AcquireCoreAsync(record.Id, forRequest: true, cancellationToken, retryFailed: true)).Dispose();
         return (Snapshot(record), false);
     }
 
@@ -209,7 +224,7 @@ public sealed class AdapterManager : IDisposable
         lock (_gate)
         {
             record.MoveTo(AdapterState.Unloaded);
-            if (record.HostCopy) _host.Remove(record.Id);
+            if (record.HostTicket is { } ticket) _host.Remove(ticket);
             record.HostTicket = null;
             drainNow = record.Leases == 0;
         }
@@ -222,6 +237,7 @@ public sealed class AdapterManager : IDisposable
     public AdapterSnapshot? Get(string adapterId)
     {
         if (_records.TryGetValue(adapterId, out var record)) return Snapshot(record);
+        _paths.EnsureIdNotOutside(adapterId);
         var dir = _paths.FindById(adapterId);
         return dir is null ? null : DiskSnapshot(adapterId, dir);
     }
@@ -238,7 +254,10 @@ public sealed class AdapterManager : IDisposable
                 var id = Path.GetFileName(dir);
                 if (result.ContainsKey(id) || !AdapterPathResolver.IsValidId(id)) continue;
                 if (!File.Exists(Path.Combine(dir, "adapter_config.json"))) continue;
-                result[id] = DiskSnapshot(id, dir);
+                // Only what can be served: a folder that links outside the roots is not listed (Get refuses it by name).
+                var servable = _paths.FindById(id);
+                if (servable is null) continue;
+                result[id] = DiskSnapshot(id, servable);
             }
         }
         return result.Values.OrderBy(s => s.Id, StringComparer.Ordinal).ToList();
@@ -417,9 +436,11 @@ public sealed class AdapterManager : IDisposable
             _records.TryRemove(new KeyValuePair<string, AdapterRecord>(record.Id, record));
             _metrics.AdapterLoads.WithLabels("error").Inc();
             var failure = ex as AdapterLoadException ?? new AdapterLoadException(record.Id, ex.Message, ex);
+            _failures[record.SourceDirectory] = new FailedLoad(FailedLoad.Fingerprint(record.SourceDirectory), failure, DateTime.UtcNow);
             EngineLog.AdapterLoadFailed(_log, record.Id, failure.Message);
             throw failure;
         }
+        _failures.TryRemove(record.SourceDirectory, out _);
         long bytes = weights.Bytes;
         bool cached;
         lock (_gate)
@@ -440,6 +461,26 @@ public sealed class AdapterManager : IDisposable
         _metrics.RetainedEnergy.Observe(info.RetainedEnergy);
         EngineLog.AdapterLoaded(_log, record.Id, string.Join(',', info.SourceRanks), info.TargetRank, info.RetainedEnergy,
             bytes, watch.Elapsed.TotalMilliseconds, cached);
+    }
+
+    /// <summary>
+    /// A recent failed load of the same files (same names, sizes and modification times), answered again without
+    /// reading them: requests need no token, so without this anyone could make the server re-read a broken 2 GiB
+    /// adapter over and over. Changing any file, or <see cref="FailedLoad.Memory"/> passing, allows a new attempt;
+    /// an explicit Adapters.Load always retries.
+    /// </summary>
+    private AdapterLoadException? RememberedFailure(AdapterRecord record)
+    {
+        if (!_failures.TryGetValue(record.SourceDirectory, out var failed)) return null;
+        if (DateTime.UtcNow - failed.At > FailedLoad.Memory || failed.Files != FailedLoad.Fingerprint(record.SourceDirectory))
+        {
+            _failures.TryRemove(record.SourceDirectory, out _);
+            return null;
+        }
+        _metrics.AdapterLoads.WithLabels("remembered_error").Inc();
+        return new AdapterLoadException(record.Id,
+            $"{failed.Error.Message.Split(": ", 2)[^1]} (a load of these same files failed {(DateTime.UtcNow - failed.At).TotalSeconds:F0} s ago; change them to retry)",
+            failed.Error);
     }
 
     private AdapterSnapshot Snapshot(AdapterRecord record)

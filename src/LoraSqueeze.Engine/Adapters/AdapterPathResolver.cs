@@ -25,6 +25,13 @@ public sealed class AdapterPathResolver
         id.Length is > 0 and <= 128 && id[0] != '.' &&
         id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
 
+    /// <summary>
+    /// An id as error messages show it: quoted, and cut to 64 characters with its length when longer, so an id of
+    /// megabytes is never echoed whole (a reply's status detail travels in HTTP/2 trailers, which clients cap).
+    /// </summary>
+    public static string Quote(string id) =>
+        id.Length <= 64 ? $"'{id}'" : $"'{id[..64]}…' ({id.Length} characters)";
+
     /// <summary>The directory of adapter <paramref name="id"/> in the first root that has one, or null.</summary>
     public string? FindById(string id)
     {
@@ -37,6 +44,21 @@ public sealed class AdapterPathResolver
             if (IsInsideRoots(RealPath(dir))) return dir;
         }
         return null;
+    }
+
+    /// <summary>
+    /// Throws <see cref="AdapterPathException"/> when <c>&lt;root&gt;/&lt;id&gt;</c> exists in a root but links outside the
+    /// roots: such an id is refused by name (PERMISSION_DENIED), as a source path would be, not reported as missing.
+    /// </summary>
+    public void EnsureIdNotOutside(string id)
+    {
+        if (!IsValidId(id)) return;
+        foreach (var root in _roots)
+        {
+            var dir = Path.Combine(root, id);
+            if (Directory.Exists(dir) && !IsInsideRoots(RealPath(dir)))
+                throw new AdapterPathException($"adapter {Quote(id)}: its folder links outside the adapter roots");
+        }
     }
 
     /// <summary>

@@ -51,16 +51,16 @@ internal sealed class HostAdapterCache : IDisposable
             }
             var options = new MemoryCacheEntryOptions { Size = bytes, Priority = CacheItemPriority.Normal };
             options.RegisterPostEvictionCallback(OnEvicted, ticket);
-            _cache.Set(record.Id, record, options);
-            return _cache.TryGetValue(record.Id, out object? cached) && ReferenceEquals(cached, record);
+            _cache.Set(ticket.Key, record, options);
+            return _cache.TryGetValue(ticket.Key, out object? cached) && ReferenceEquals(cached, record);
         }
     }
 
     /// <summary>A use: stamps the entry's last access for the cache's LRU order.</summary>
-    public void Touch(string id) => _cache.TryGetValue(id, out _);
+    public void Touch(HostTicket ticket) => _cache.TryGetValue(ticket.Key, out _);
 
-    /// <summary>Drops an adapter (unload); its eviction callback follows on the thread pool.</summary>
-    public void Remove(string id) => _cache.Remove(id);
+    /// <summary>Drops an admission (unload); its eviction callback follows on the thread pool.</summary>
+    public void Remove(HostTicket ticket) => _cache.Remove(ticket.Key);
 
     private void OnEvicted(object key, object? value, EvictionReason reason, object? state)
     {
@@ -77,5 +77,10 @@ internal sealed class HostAdapterCache : IDisposable
 /// </summary>
 internal sealed class HostTicket(AdapterRecord record)
 {
+    private static long s_next;
+
     public AdapterRecord Record { get; } = record;
+
+    /// <summary>The cache key: unique per admission, so an unload of one record never removes a newer record of the same id.</summary>
+    public string Key { get; } = $"{record.Id}#{Interlocked.Increment(ref s_next)}";
 }

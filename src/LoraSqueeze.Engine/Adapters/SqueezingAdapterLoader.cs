@@ -33,7 +33,7 @@ public sealed class SqueezingAdapterLoader(string baseModelDir, int slotRank, Lo
                 // Factored adapters (LoRA, rsLoRA, VeRA, …) already are B·A: install their factors as they are, with no
                 // SVD, as vLLM does; only dense kinds (DoRA, full deltas) go through the squeeze engine.
                 if (adapter.Modules.All(m => m is FactoredDelta))
-                    return AsIs(adapter, watch);
+                    return Bounded(adapterId, directory, AsIs(adapter, watch));
             }
             (weights, report) = AdapterSqueezer.Squeeze(adapter, rank, new SqueezeOptions());
         }
@@ -52,7 +52,22 @@ public sealed class SqueezingAdapterLoader(string baseModelDir, int slotRank, Lo
             RelativeError: report.MaxRelativeError,
             LoadTime: watch.Elapsed,
             SqueezeTime: TimeSpan.FromSeconds(report.Seconds));
-        return (padded, info);
+        return Bounded(adapterId, directory, (padded, info));
+    }
+
+    /// <summary>The loaded factors, unless <see cref="OutputBound"/> refuses them (then freed, and the load fails naming the module).</summary>
+    private static (LoraWeights Weights, AdapterLoadInfo Info) Bounded(string adapterId, string directory, (LoraWeights Weights, AdapterLoadInfo Info) loaded)
+    {
+        try
+        {
+            OutputBound.Check(loaded.Weights);
+            return loaded;
+        }
+        catch (AdapterFormatException ex)
+        {
+            loaded.Weights.Dispose();
+            throw new AdapterLoadException(adapterId, $"{Path.GetFileName(directory)}: {ex.Message}", ex);
+        }
     }
 
     private static (LoraWeights Weights, AdapterLoadInfo Info) AsIs(LoadedAdapter adapter, Stopwatch watch)

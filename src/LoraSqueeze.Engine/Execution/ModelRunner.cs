@@ -74,6 +74,7 @@ public sealed class ModelRunner : IModelRunner
     {
         if (sequence.Slot >= 0 && !_model.Adapters.IsInstalled(sequence.Slot))
             throw new ArgumentException($"request {sequence.Id}: adapter slot {sequence.Slot} holds no adapter");
+        _cache.ClearRow(sequence.Row);
         _samplers.Add(sequence.Id, new TokenSampler(sequence.Request.Sampling, sequence.Request.PromptTokens));
     }
 
@@ -104,7 +105,16 @@ public sealed class ModelRunner : IModelRunner
         {
             var c = chunks[i];
             if (!c.Samples) continue;
-            var (token, logprob) = _samplers[c.Sequence.Id].Next(rows.AsSpan(i * vocab, vocab));
+            var row = rows.AsSpan(i * vocab, vocab);
+            // A NaN or ±Inf logit (an adapter whose weights overflow) has no distribution to sample from: the sequence is
+            // failed (SampledToken.NonFinite) rather than streamed garbage. The sum is non-finite iff some logit is, or
+            // the logits are so large that their sum overflows, which no sane model produces either.
+            if (!float.IsFinite(System.Numerics.Tensors.TensorPrimitives.Sum<float>(row)))
+            {
+                _sampled.Add(SampledToken.NonFinite(c.Sequence.Id));
+                continue;
+            }
+            var (token, logprob) = _samplers[c.Sequence.Id].Next(row);
             _sampled.Add(new SampledToken(c.Sequence.Id, token, logprob));
         }
     }

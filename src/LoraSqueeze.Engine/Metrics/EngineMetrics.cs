@@ -48,11 +48,30 @@ public sealed class EngineMetrics
         TierAdapters = f.CreateGauge("lorasqueeze_adapters", "Adapters held, by tier.",
             new GaugeConfiguration { LabelNames = ["tier"] });
         SlotsUsed = f.CreateGauge("lorasqueeze_adapter_slots_used", "Device slots holding an adapter.");
-        SlotsTotal = f.CreateGauge("lorasqueeze_adapter_slots_total", "Device slots configured.");
+        SlotsTotal = f.CreateGauge("lorasqueeze_adapter_slots", "Device slots configured.");
+        SlotBytes = f.CreateGauge("lorasqueeze_adapter_slot_bytes", "Bytes of one device slot (every projection at the slot rank, in the slot dtype).");
+        HostBudgetBytes = f.CreateGauge("lorasqueeze_host_cache_budget_bytes", "The host tier's budget in bytes (HostCacheBytes).");
+        QueueWait = f.CreateHistogram("lorasqueeze_queue_wait_seconds", "Time from submission to admission into the running batch.",
+            new HistogramConfiguration { Buckets = LatencyBuckets });
+        KvCacheUsage = f.CreateGauge("lorasqueeze_kv_cache_usage_ratio",
+            "Share of the KV cache's positions (rows × row length) held by running sequences, 0..1.");
         PreloadPending = f.CreateGauge("lorasqueeze_adapter_preload_pending",
             "Adapters the start-up preload has still to load into the host tier (0 when it is finished or off).");
         PreloadFinished = f.CreateGauge("lorasqueeze_adapter_preload_finished",
             "1 once the start-up preload has finished (or when it is off), else 0.");
+
+        // Every label value a counter or gauge can take exists from the start at 0, so alerts and rates see a series
+        // (not "no data") before the first event.
+        foreach (var result in (string[])["ok", "error", "remembered_error"]) AdapterLoads.WithLabels(result);
+        foreach (var tier in (string[])["device", "host", "disk"]) AdapterHits.WithLabels(tier);
+        foreach (var tier in (string[])["device", "host"])
+        {
+            AdapterEvictions.WithLabels(tier);
+            TierBytes.WithLabels(tier);
+            TierAdapters.WithLabels(tier);
+        }
+        // Process memory, CPU, GC and thread-pool figures (prometheus-net's .NET collector) on this registry too.
+        DotNetStats.Register(registry);
     }
 
     public CollectorRegistry Registry { get; }
@@ -75,6 +94,10 @@ public sealed class EngineMetrics
     public Gauge TierAdapters { get; }
     public Gauge SlotsUsed { get; }
     public Gauge SlotsTotal { get; }
+    public Gauge SlotBytes { get; }
+    public Gauge HostBudgetBytes { get; }
+    public Histogram QueueWait { get; }
+    public Gauge KvCacheUsage { get; }
     public Gauge PreloadPending { get; }
     public Gauge PreloadFinished { get; }
 }

@@ -8,4 +8,7 @@ public enum FinishReason
     Eos,
     Stop,
     Cancelled,
+
+    /// <summary>The model's logits for this sequence were not finite (NaN/±Inf): it was stopped with an error.</summary>
+    NonFinite,
 }

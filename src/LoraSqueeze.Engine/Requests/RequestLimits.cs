@@ -1,3 +1,5 @@
+using LoraSqueeze.Engine.Adapters;
+
 namespace LoraSqueeze.Engine.Requests;
 
 /// <summary>
@@ -47,8 +49,8 @@ public sealed record RequestLimits
         }
         if (r.Sampling.MaxTokens > MaxTokens)
             throw new ArgumentException($"max_tokens {r.Sampling.MaxTokens} is above the server's limit {MaxTokens}");
-        if (r.AdapterId is { } adapter && !Adapters.AdapterPathResolver.IsValidId(adapter))
-            throw new ArgumentException($"adapter id '{adapter}' must be letters, digits, '-', '_' or '.'");
+        if (r.AdapterId is { } adapter && !AdapterPathResolver.IsValidId(adapter))
+            throw new ArgumentException($"adapter id {AdapterPathResolver.Quote(adapter)} must be 1 to 128 letters, digits, '-', '_' or '.'");
         if (r.StopStrings is { } stops)
         {
             if (stops.Count > MaxStopStrings) throw new ArgumentException($"at most {MaxStopStrings} stop strings");

@@ -36,5 +36,13 @@ public sealed class ScheduledStep
     public int TokenCount => Decode.Count + Prefill.Sum(c => c.Count);
 }
 
-/// <summary>One sampled token of a step, in the order of the step's sampling chunks (prefill, then decode).</summary>
-public readonly record struct SampledToken(long RequestId, int TokenId, float Logprob);
+/// <summary>
+/// One sampled token of a step, in the order of the step's sampling chunks (prefill, then decode). TokenId −1: the
+/// logits were not finite, so nothing could be sampled (<see cref="NonFinite"/>).
+/// </summary>
+public readonly record struct SampledToken(long RequestId, int TokenId, float Logprob)
+{
+    public static SampledToken NonFinite(long requestId) => new(requestId, -1, float.NaN);
+
+    public bool IsNonFinite => TokenId < 0;
+}

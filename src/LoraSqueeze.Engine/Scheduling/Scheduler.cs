@@ -125,6 +125,14 @@ public sealed class Scheduler
             var token = sampled[k++];
             var s = c.Sequence;
             if (token.RequestId != s.Id) throw new InvalidOperationException($"sampled token for request {token.RequestId}, expected {s.Id}");
+            if (token.IsNonFinite)
+            {
+                events.Add(new TokenEvent(s.Id, -1, float.NaN, FinishReason.NonFinite));
+                _freeRows.Push(s.Row);
+                _running.Remove(s);
+                finished.Add(s);
+                continue;
+            }
             s.Generated.Add(token.TokenId);
             var finish = FinishOf(s, token.TokenId);
             events.Add(new TokenEvent(s.Id, token.TokenId, s.Request.Sampling.Logprobs ? token.Logprob : float.NaN, finish));

@@ -47,6 +47,25 @@ public sealed class KvCache : IDisposable
     /// <summary>Layer l's values, [rows, maxLength, kvHeads, headDim].</summary>
     public Tensor Values(int layer) => _values[layer];
 
+    /// <summary>
+    /// Zeroes one row in every layer before a new sequence takes it. Attention reads a row up to the longest chunk of
+    /// the step, past this sequence's own length; the mask gives those positions weight 0, but 0 · NaN is NaN, so a
+    /// NaN or ±Inf left by an earlier occupant (an adapter with overflowing weights) would poison every later sequence
+    /// on the row. Zeroed, the row holds nothing of anyone else's.
+    /// </summary>
+    public void ClearRow(int row)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(row);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(row, Rows);
+        using var mode = inference_mode();
+        using var scope = NewDisposeScope();
+        for (int l = 0; l < _keys.Length; l++)
+        {
+            _keys[l][row].zero_();                                                   // [maxLength, kvHeads, headDim]
+            _values[l][row].zero_();
+        }
+    }
+
     public void Dispose()
     {
         foreach (var t in _keys) t.Dispose();

@@ -11,7 +11,7 @@ internal sealed class AdaptersService(AdapterManager store, AdminAuthorization a
     {
         admin.Demand(context);
         if (!AdapterPathResolver.IsValidId(request.AdapterId))
-            RpcErrors.InvalidArgument($"adapter id '{request.AdapterId}' must be letters, digits, '-', '_' or '.'");
+            RpcErrors.InvalidArgument($"adapter id {AdapterPathResolver.Quote(request.AdapterId)} must be 1 to 128 letters, digits, '-', '_' or '.'");
         var (adapter, already) = await store.LoadAsync(request.AdapterId, request.Source,
             request.HasRank ? request.Rank : null, context.CancellationToken);
         return new LoadAdapterResponse { Adapter = adapter.ToProto(), AlreadyLoaded = already };
@@ -22,7 +22,7 @@ internal sealed class AdaptersService(AdapterManager store, AdminAuthorization a
         admin.Demand(context);
         bool unloaded = await store.UnloadAsync(request.AdapterId, context.CancellationToken);
         if (!unloaded && store.Get(request.AdapterId) is null)
-            RpcErrors.NotFound($"adapter '{request.AdapterId}' is not loaded and not found under the adapter roots");
+            RpcErrors.NotFound($"adapter {AdapterPathResolver.Quote(request.AdapterId)} is not loaded and not found under the adapter roots");
         return new UnloadAdapterResponse { Unloaded = unloaded };
     }
 
@@ -37,7 +37,7 @@ internal sealed class AdaptersService(AdapterManager store, AdminAuthorization a
     {
         var adapter = store.Get(request.AdapterId);
         if (adapter is null)
-            RpcErrors.NotFound($"adapter '{request.AdapterId}' is not loaded and not found under the adapter roots");
+            RpcErrors.NotFound($"adapter {AdapterPathResolver.Quote(request.AdapterId)} is not loaded and not found under the adapter roots");
         return Task.FromResult(adapter.ToProto());
     }
 }

@@ -45,6 +45,7 @@ internal sealed class ErrorMappingInterceptor : Interceptor
         AdapterNotFoundException e => new RpcException(new Status(StatusCode.NotFound, e.Message)),
         AdapterPathException e => new RpcException(new Status(StatusCode.PermissionDenied, e.Message)),
         AdapterLoadException e => new RpcException(new Status(StatusCode.FailedPrecondition, e.Message)),
+        NonFiniteOutputException e => new RpcException(new Status(StatusCode.FailedPrecondition, e.Message)),
         DirectoryNotFoundException e => new RpcException(new Status(StatusCode.NotFound, e.Message)),
         EngineUnavailableException e => new RpcException(new Status(StatusCode.Unavailable, e.Message)),
         ArgumentException e => new RpcException(new Status(StatusCode.InvalidArgument, e.Message)),

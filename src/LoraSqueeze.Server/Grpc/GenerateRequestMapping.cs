@@ -17,6 +17,8 @@ internal static class GenerateRequestMapping
     {
         int[] prompt = request.PromptCase switch
         {
+            // An empty text would still encode to BOS alone: refuse it, as an empty token list is.
+            GenerateRequest.PromptOneofCase.Text when request.Text.Length == 0 => throw new ArgumentException("the prompt is empty"),
             GenerateRequest.PromptOneofCase.Text => codec.Encode(request.Text),
             GenerateRequest.PromptOneofCase.Tokens => request.Tokens.Ids.ToArray(),
             _ => throw new ArgumentException("a prompt is required: set text or tokens"),

@@ -5,6 +5,7 @@ using LoraSqueeze.Engine;
 using LoraSqueeze.Engine.Adapters;
 using LoraSqueeze.Engine.Metrics;
 using LoraSqueeze.Engine.Requests;
+using LoraSqueeze.Protos.V1;
 using LoraSqueeze.Server.Grpc;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -27,6 +28,11 @@ public static class LoraSqueezeServer
     public static WebApplication Build(ServerOptions options, ServerBackends backends, Action<ILoggingBuilder>? logging = null)
     {
         options.Validate();
+        if (options.HostCacheBytes > 0 && options.HostCacheBytes < backends.MinAdapterBytes)
+        {
+            throw new ArgumentException($"Server:HostCacheBytes {ByteSize.Format(options.HostCacheBytes)} holds no adapter: the smallest one at " +
+                $"rank {options.TargetRank} on this model takes {ByteSize.Format(backends.MinAdapterBytes)} (use 0 for no host tier)");
+        }
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             Args = [],
@@ -76,7 +82,8 @@ public static class LoraSqueezeServer
             Limits = new RequestLimits
             {
                 VocabSize = backends.Codec.VocabSize,
-                MaxPromptTokens = options.MaxPromptTokens,
+                // Clamped to the model's context: a longer prompt is refused at the door, before its adapter is loaded.
+                MaxPromptTokens = Math.Min(options.MaxPromptTokens, backends.Scheduler.MaxSequenceLength - 1),
                 MaxTokens = options.MaxTokens,
                 MaxSequenceLength = backends.Scheduler.MaxSequenceLength,
             },
@@ -96,7 +103,13 @@ public static class LoraSqueezeServer
             grpc.Interceptors.Add<ErrorMappingInterceptor>();
         });
         services.AddGrpcReflection();
-        services.AddGrpcHealthChecks()
+        // grpc.health.v1 answers for the whole server ("") and for each service by name, as Kubernetes gRPC probes and
+        // grpc_health_probe -service=… ask; every service serves once the engine's model is loaded.
+        services.AddGrpcHealthChecks(health =>
+            {
+                foreach (var name in (string[])["", Inference.Descriptor.FullName, Protos.V1.Adapters.Descriptor.FullName])
+                    health.Services.Map(name, result => result.Name == "engine");
+            })
             .AddCheck<EngineHealthCheck>("engine");
 
         var app = builder.Build();

@@ -15,6 +15,13 @@ namespace LoraSqueeze.Server.Hosting;
 public sealed record ServerBackends(Func<IModelRunner> CreateRunner, ITextCodec Codec, IAdapterLoader Loader, SchedulerOptions Scheduler)
 {
     /// <summary>
+    /// Host bytes of the smallest adapter this model can have at the target rank: one module on its smallest
+    /// projection (k/v), float32 factors. A host budget below it can cache nothing, so every request would re-read and
+    /// re-squeeze its adapter; the server refuses such a budget at start-up. 0 when unknown.
+    /// </summary>
+    public long MinAdapterBytes { get; init; }
+
+    /// <summary>
     /// The real runtime for <see cref="ServerOptions.ModelPath"/>: its Hugging Face tokenizer, the squeeze engine as
     /// loader, and a <see cref="ModelRunner"/> with slots in the configured layout, loaded on the engine thread.
     /// </summary>
@@ -39,10 +46,14 @@ public sealed record ServerBackends(Func<IModelRunner> CreateRunner, ITextCodec 
             LoraKernel = options.LoraKernel,
             SlotDType = options.SlotScalarType,
         };
+        long smallestOut = Math.Min((long)config.NumKvHeads * config.HeadDim, config.HiddenSize);
         return new ServerBackends(
             () => ModelRunner.Load(options.ModelPath, options.Device, options.TorchThreads, load, scheduler),
             new TokenizerTextCodec(tokenizer, config.VocabSize),
             new SqueezingAdapterLoader(options.ModelPath, options.SlotRank, options.LoraLayout),
-            scheduler);
+            scheduler)
+        {
+            MinAdapterBytes = (long)options.TargetRank * (config.HiddenSize + smallestOut) * sizeof(float),
+        };
     }
 }

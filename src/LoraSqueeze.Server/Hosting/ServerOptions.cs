@@ -129,5 +129,9 @@ public sealed class ServerOptions
         if (MetricsPort < 0 || MetricsPort > 65535) throw new ArgumentException($"Server:MetricsPort out of range (got {MetricsPort})");
         if (Port != 0 && Port == MetricsPort) throw new ArgumentException("Server:Port and Server:MetricsPort must differ");
         if (string.IsNullOrWhiteSpace(ModelPath)) throw new ArgumentException("Server:ModelPath is required");
+        foreach (var root in AdapterRoots)
+        {
+            if (!Directory.Exists(root)) throw new ArgumentException($"Server:AdapterRoots: '{root}' does not exist (or is not a folder)");
+        }
     }
 }

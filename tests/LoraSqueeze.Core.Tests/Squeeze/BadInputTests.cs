@@ -20,6 +20,16 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void IntegerFactorsAreRefusedNamingTheTensor()
+    {
+        var dir = Lora("int32", a: torch.ones([2, 8], dtype: torch.ScalarType.Int32));
+        var ex = Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(dir));
+        Assert.Contains("m.q_proj", ex.Message);
+        Assert.Contains("lora_A", ex.Message);
+        Assert.Contains("I32", ex.Message);
+    }
+
+    [Fact]
     public void MissingFilesAreNamed()
     {
         var ex = Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(Path.Combine(_fx.Root, "nope")));

@@ -1,0 +1,89 @@
+using Grpc.Core;
+using LoraSqueeze.Protos.V1;
+using static LoraSqueeze.Server.Tests.InferenceTests;
+
+namespace LoraSqueeze.Server.Tests;
+
+/// <summary>Hostile or careless input and load that the server must answer precisely and survive.</summary>
+public sealed class HardeningTests
+{
+    private static async Task<RpcException> Fails(Func<Task> call, StatusCode expected)
+    {
+        var ex = await Assert.ThrowsAsync<RpcException>(call);
+        Assert.Equal(expected, ex.StatusCode);
+        return ex;
+    }
+
+    [Fact]
+    public async Task A_failed_load_is_remembered_until_its_files_change()
+    {
+        await using var server = await TestServer.StartAsync();
+        var broken = Path.Combine(server.AdapterRoot, "broken");
+        TestServer.CopyDirectory(Path.Combine(server.AdapterRoot, "demo-r4"), broken);
+        var weights = Path.Combine(broken, "adapter_model.safetensors");
+        var good = await File.ReadAllBytesAsync(weights);
+        await File.WriteAllBytesAsync(weights, [1, 2, 3, 4, 5]);
+
+        for (int i = 0; i < 3; i++)
+        {
+            var ex = await Fails(() => server.Inference.GenerateAsync(Request("x", "broken")).ResponseAsync, StatusCode.FailedPrecondition);
+            Assert.Contains("adapter_model.safetensors", ex.Status.Detail);
+        }
+        var metrics = await MetricsText.ReadAsync(server);
+        Assert.Equal(1, MetricsText.Value(metrics, "lorasqueeze_adapter_loads_total", ("result", "error")));          // read once
+        Assert.Equal(2, MetricsText.Value(metrics, "lorasqueeze_adapter_loads_total", ("result", "remembered_error")));
+
+        await File.WriteAllBytesAsync(weights, good);                                                              // fixed
+        Assert.NotEmpty((await server.Inference.GenerateAsync(Request("x", "broken", maxTokens: 3))).TokenIds);
+    }
+
+    [Fact]
+    public async Task A_prompt_longer_than_the_model_context_is_refused_before_its_adapter_loads()
+    {
+        // The demo model's context is 512 positions; the configured prompt limit is above it.
+        await using var server = await TestServer.StartAsync(o => o.MaxPromptTokens = 1024);
+        var request = new GenerateRequest { AdapterId = "demo-r4", Tokens = new TokenIds(), Sampling = new SamplingOptions { MaxTokens = 2 } };
+        request.Tokens.Ids.AddRange(Enumerable.Repeat(5, 600));
+        var ex = await Fails(() => server.Inference.GenerateAsync(request).ResponseAsync, StatusCode.InvalidArgument);
+        Assert.Contains("the limit is 511", ex.Status.Detail);
+        var metrics = await MetricsText.ReadAsync(server);
+        Assert.Equal(0, MetricsText.Value(metrics, "lorasqueeze_adapter_loads_total"));
+    }
+
+    [Fact]
+    public async Task A_burst_on_an_idle_server_counts_only_what_really_waits_against_the_queue()
+    {
+        // Two rows and a queue of four hold six requests: none of a burst of six may be refused.
+        await using var server = await TestServer.StartAsync(o =>
+        {
+            o.MaxBatch = 2;
+            o.QueueLength = 4;
+        });
+        var replies = await Task.WhenAll(Enumerable.Range(0, 6)
+            .Select(i => server.Inference.GenerateAsync(Request($"burst {i}", maxTokens: 4)).ResponseAsync));
+        Assert.All(replies, r => Assert.NotEmpty(r.TokenIds));
+    }
+
+    [Fact]
+    public async Task An_adapter_folder_linking_outside_the_roots_is_not_listed_and_is_refused_by_id()
+    {
+        await using var server = await TestServer.StartAsync();
+        var outside = Directory.CreateTempSubdirectory("lsq-outside-").FullName;
+        try
+        {
+            TestServer.CopyDirectory(Path.Combine(server.AdapterRoot, "demo-r4"), Path.Combine(outside, "a"));
+            Directory.CreateSymbolicLink(Path.Combine(server.AdapterRoot, "escape"), Path.Combine(outside, "a"));
+
+            var list = await server.Adapters.ListAsync(new ListAdaptersRequest());
+            Assert.DoesNotContain(list.Adapters, a => a.AdapterId == "escape");
+            Assert.Contains(list.Adapters, a => a.AdapterId == "demo-r4");
+            var get = await Fails(() => server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "escape" }).ResponseAsync, StatusCode.PermissionDenied);
+            Assert.Contains("outside the adapter roots", get.Status.Detail);
+            await Fails(() => server.Inference.GenerateAsync(Request("x", "escape")).ResponseAsync, StatusCode.PermissionDenied);
+        }
+        finally
+        {
+            Directory.Delete(outside, recursive: true);
+        }
+    }
+}
