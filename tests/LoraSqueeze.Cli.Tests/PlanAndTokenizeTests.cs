@@ -30,6 +30,24 @@ public sealed class PlanAndTokenizeTests
     }
 
     [Fact]
+    public void Plan_accepts_exactly_the_slot_dtypes_serve_accepts()
+    {
+        var config = Config();
+        long layers = config.GetProperty("num_hidden_layers").GetInt64();
+        long perRank = InPlusOutPerLayer(config) * layers;
+        var (code, stdout, stderr) = Run("plan", "--model", DemoFixture.Assets.ModelDir, "--rank", "8", "--budget", "3MiB", "--dtype", "int8", "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var row = doc.RootElement.GetProperty("ranks").EnumerateArray().Single(r => r.GetProperty("rank").GetInt32() == 8);
+        // int8 factors (1 byte each) plus one float32 scale per row of A and of B in each of the 7·layers modules.
+        Assert.Equal(8 * perRank + 7 * layers * 2 * 8 * 4, row.GetProperty("deviceBytesPerAdapter").GetInt64());
+        Assert.Equal(8 * perRank * 4, row.GetProperty("hostBytesPerAdapter").GetInt64());
+
+        var error = AssertCleanError(Run("plan", "--model", DemoFixture.Assets.ModelDir, "--rank", "8", "--budget", "3MiB", "--dtype", "float16"), "--dtype");
+        Assert.Contains("float32, bfloat16 or int8", error);
+    }
+
+    [Fact]
     public void Plan_json_numbers_follow_the_model_shapes()
     {
         const long budget = 3L << 20, hostBudget = 10L << 20;

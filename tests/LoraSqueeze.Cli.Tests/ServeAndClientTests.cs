@@ -23,6 +23,21 @@ public sealed class ServeAndClientTests(ServeProcess server) : IClassFixture<Ser
     }
 
     [Fact]
+    public void The_ready_line_names_layout_slot_dtype_kernel_and_whether_an_admin_token_is_set()
+    {
+        var ready = Assert.Single(_log, l => l.Contains(ReadyText, StringComparison.Ordinal));
+        Assert.Contains("layout uniform, slot dtype float32, kernel bgmv, admin token not set", ready);
+    }
+
+    [Fact]
+    public void Serve_help_shows_the_built_in_defaults_and_the_config_and_token_files()
+    {
+        var help = Ok(Run("serve", "--help"));
+        foreach (var text in (string[])["default 50051", "default 9090", "default 8)", "default 4)", "default 256 MiB", "--config", "--admin-token-file"])
+            Assert.Contains(text, help);
+    }
+
+    [Fact]
     public void Logs_one_ready_line_with_flags_over_environment()
     {
         Assert.StartsWith("http://127.0.0.1:", _address);

@@ -103,6 +103,16 @@ public sealed class SafetensorsValidationTests : IDisposable
             "overlap tensor 'a'", "b");
 
     [Fact]
+    public void HolesAndTrailingBytesAreRefused()
+    {
+        Rejects(WriteFile("hole.safetensors",
+            "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12),
+            "belong to no tensor", "b");
+        Rejects(WriteFile("trailing.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4096),
+            "4092 trailing byte(s)");
+    }
+
+    [Fact]
     public void DuplicateNames() =>
         Rejects(WriteFile("dup.safetensors",
             "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", 2),

@@ -79,6 +79,50 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public void A_config_file_sits_between_the_shipped_defaults_and_the_environment()
+    {
+        var dir = Directory.CreateTempSubdirectory("lsq-config-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "appsettings.json"), """{ "Server": { "Port": 1111, "Slots": 2, "MaxBatch": 3 } }""");
+            var mine = Path.Combine(dir, "mine.json");
+            File.WriteAllText(mine, """{ "Server": { "Port": 2222, "Slots": 5 } }""");
+            Environment.SetEnvironmentVariable("LORASQUEEZE_SERVER__MAXTOKENSPERSTEP", "99");
+            Environment.SetEnvironmentVariable("LORASQUEEZE_SERVER__SLOTS", "6");
+            var options = ServerConfiguration.Load(dir, configFile: mine);
+            Assert.Equal(2222, options.Port);        // the config file over the shipped file
+            Assert.Equal(3, options.MaxBatch);       // the shipped file where the config file is silent
+            Assert.Equal(6, options.Slots);          // the environment over the config file
+            Assert.Equal(99, options.MaxTokensPerStep);
+            var missing = Assert.Throws<ArgumentException>(() => ServerConfiguration.Load(dir, configFile: Path.Combine(dir, "nope.json")));
+            Assert.Contains("nope.json", missing.Message);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("LORASQUEEZE_SERVER__MAXTOKENSPERSTEP", null);
+            Environment.SetEnvironmentVariable("LORASQUEEZE_SERVER__SLOTS", null);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void The_appsettings_block_in_the_server_docs_is_the_shipped_file()
+    {
+        var repo = new DirectoryInfo(AppContext.BaseDirectory);
+        while (repo is not null && !File.Exists(Path.Combine(repo.FullName, "LoraSqueeze.sln"))) repo = repo.Parent;
+        Assert.NotNull(repo);
+        var doc = File.ReadAllText(Path.Combine(repo.FullName, "docs", "server.md"));
+        int at = doc.IndexOf("The shipped `appsettings.json`:", StringComparison.Ordinal);
+        Assert.True(at >= 0, "docs/server.md lost its appsettings section");
+        int start = doc.IndexOf("```json", at, StringComparison.Ordinal) + "```json".Length;
+        int end = doc.IndexOf("```", start, StringComparison.Ordinal);
+        var documented = System.Text.Json.Nodes.JsonNode.Parse(doc[start..end]);
+        var shipped = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "appsettings.json")));
+        Assert.True(System.Text.Json.Nodes.JsonNode.DeepEquals(shipped, documented),
+            $"docs/server.md shows\n{documented}\nbut the shipped appsettings.json is\n{shipped}");
+    }
+
+    [Fact]
     public void The_shipped_appsettings_lists_every_option_at_its_default()
     {
         // Copied next to every program that references the server, this test's own output folder included.

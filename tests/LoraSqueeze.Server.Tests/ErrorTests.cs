@@ -95,6 +95,21 @@ public sealed class ErrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Get_Load_and_Unload_answer_an_empty_id_alike()
+    {
+        foreach (var call in new Func<Task>[]
+        {
+            () => _server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "" }).ResponseAsync,
+            () => _server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = "" }, Bearer(Token)).ResponseAsync,
+            () => _server.Adapters.UnloadAsync(new UnloadAdapterRequest { AdapterId = "" }, Bearer(Token)).ResponseAsync,
+        })
+        {
+            var ex = await Fails(call, StatusCode.InvalidArgument);
+            Assert.Contains("adapter id ''", ex.Status.Detail);
+        }
+    }
+
+    [Fact]
     public async Task An_empty_text_prompt_is_refused_like_an_empty_token_list()
     {
         var ex = await Fails(() => _server.Inference.GenerateAsync(new GenerateRequest { Text = "" }).ResponseAsync, StatusCode.InvalidArgument);

@@ -86,4 +86,48 @@ public sealed class HardeningTests
             Directory.Delete(outside, recursive: true);
         }
     }
+    [Fact]
+    public async Task An_adapter_file_linking_outside_the_roots_or_a_huge_config_is_refused_without_reading_it()
+    {
+        await using var server = await TestServer.StartAsync();
+        var zero = Path.Combine(server.AdapterRoot, "zero");
+        TestServer.CopyDirectory(Path.Combine(server.AdapterRoot, "demo-r4"), zero);
+        File.Delete(Path.Combine(zero, "adapter_config.json"));
+        File.CreateSymbolicLink(Path.Combine(zero, "adapter_config.json"), "/dev/zero");
+        var ex = await Fails(() => server.Inference.GenerateAsync(Request("x", "zero")).ResponseAsync, StatusCode.FailedPrecondition);
+        Assert.Contains("adapter_config.json links outside the adapter roots", ex.Status.Detail);
+
+        var huge = Path.Combine(server.AdapterRoot, "huge");
+        TestServer.CopyDirectory(Path.Combine(server.AdapterRoot, "demo-r4"), huge);
+        var config = await File.ReadAllTextAsync(Path.Combine(huge, "adapter_config.json"));
+        await File.WriteAllTextAsync(Path.Combine(huge, "adapter_config.json"), config.TrimEnd() + new string(' ', 2 << 20));
+        var big = await Fails(() => server.Inference.GenerateAsync(Request("x", "huge")).ResponseAsync, StatusCode.FailedPrecondition);
+        Assert.Contains("larger than 1048576 bytes", big.Status.Detail);
+
+        Assert.NotEmpty((await server.Inference.GenerateAsync(Request("x", "demo-r4", maxTokens: 2))).TokenIds);
+    }
+    [Fact]
+    public async Task The_admin_token_can_come_from_a_file()
+    {
+        var file = Path.GetTempFileName();
+        await File.WriteAllTextAsync(file, "s3cret-from-file\n");
+        try
+        {
+            await using var server = await TestServer.StartAsync(o => o.AdminTokenFile = file);
+            await Fails(() => server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = "demo-r4" }).ResponseAsync, StatusCode.Unauthenticated);
+            var ok = await server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = "demo-r4" },
+                new Metadata { { "authorization", "Bearer s3cret-from-file" } });
+            Assert.Equal("demo-r4", ok.Adapter.AdapterId);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+        var both = await Assert.ThrowsAsync<ArgumentException>(() => TestServer.StartAsync(o =>
+        {
+            o.AdminToken = "x";
+            o.AdminTokenFile = file;
+        }));
+        Assert.Contains("both", both.Message);
+    }
 }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Core.Units;
 using LoraSqueeze.Model.Config;
+using LoraSqueeze.Model.Lora;
 using LoraSqueeze.Server.Hosting;
 
 namespace LoraSqueeze.Cli.Commands;
@@ -24,7 +25,7 @@ public static class PlanCommand
         var budget = new Option<string>("--budget") { Description = "Device memory for adapter slots, e.g. 2GiB.", Required = true };
         var hostBudget = new Option<string?>("--host-budget") { Description = "Host cache budget (default: 4 × --budget)." };
         var adapters = new Option<string[]>("--adapters") { Description = "Adapter folder, or a folder of adapter folders (repeatable)." };
-        var dtype = new Option<string>("--dtype") { Description = "Device slot dtype: float32, float16 or bfloat16.", DefaultValueFactory = _ => "float32" };
+        var dtype = new Option<string>("--dtype") { Description = "Device slot dtype: float32, bfloat16 or int8 (as serve --slot-dtype).", DefaultValueFactory = _ => "float32" };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var cmd = new Command("plan", "How many adapters fit per tier at each rank, and what a rank costs in retained energy.")
         {
@@ -53,13 +54,9 @@ public static class PlanCommand
     {
         if (rank < 1) throw new ArgumentException("--rank must be at least 1");
         var config = ModelConfig.Load(modelDir);
-        int elementSize = dtype switch
-        {
-            "float32" => 4,
-            "float16" or "bfloat16" => 2,
-            _ => throw new ArgumentException($"--dtype {dtype}: use float32, float16 or bfloat16"),
-        };
+        var slotType = SlotDTypes.Parse(dtype, "--dtype");
         long perRank = ParametersPerRank(config);
+        int modules = 7 * config.NumHiddenLayers;
         long host = hostBudget ?? deviceBudget * 4;
         var dirs = AdapterDirectories(adapterPaths);
         // A rank above a projection's smaller side is meaningless (and the squeeze refuses it).
@@ -71,7 +68,8 @@ public static class PlanCommand
         var spectra = dirs.Select(dir => AdapterSpectrum.Read(dir, modelDir, ranks[^1])).ToList();
         var rows = ranks.Select(r =>
         {
-            long device = perRank * r * elementSize;
+            // Every module's A and B at rank r in the slot dtype (int8: plus its per-row scales), as the server's slots.
+            long device = perRank * r * SlotDTypes.ElementBytes(slotType) + modules * SlotDTypes.ScaleBytesPerModule(slotType, r);
             long hostBytes = perRank * r * 4; // the host tier keeps float32 factors
             return new RankRow(r, device, hostBytes, deviceBudget / device, host / hostBytes,
                 spectra.Count == 0 ? null : spectra.Average(x => x.MeanRetainedEnergy(r)),

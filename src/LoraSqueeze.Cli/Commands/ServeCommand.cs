@@ -18,33 +18,38 @@ public static class ServeCommand
     {
         var model = new Option<string?>("--model") { Description = "Base model folder (Hugging Face layout). Default: the demo model." };
         var adapters = new Option<string[]>("--adapters") { Description = "Adapter root folder (repeatable)." };
-        var port = new Option<int?>("--port") { Description = "gRPC port (default 50051)." };
-        var metricsPort = new Option<int?>("--metrics-port") { Description = "/metrics port (default 9090)." };
-        var targetRank = new Option<int?>("--target-rank") { Description = "Rank every adapter is squeezed to." };
-        var slots = new Option<int?>("--slots") { Description = "Device adapter slots." };
-        var hostCache = new Option<string?>("--host-cache") { Description = "Host cache budget, e.g. 512MiB." };
-        var maxBatch = new Option<int?>("--max-batch") { Description = "Sequences per decode step." };
-        var queue = new Option<int?>("--queue") { Description = "Waiting requests before RESOURCE_EXHAUSTED." };
-        var adminToken = new Option<string?>("--admin-token") { Description = "Bearer token for Adapters.Load/Unload." };
-        var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N." };
+        // Defaults in the help are the built-in ones (ServerOptions); appsettings.json, --config, the environment and
+        // these flags override them in that order.
+        var d = new ServerOptions();
+        var config = new Option<string?>("--config") { Description = "Your own settings file (JSON, a \"Server\" section), read after the shipped appsettings.json and before the environment; a rebuild never overwrites it." };
+        var port = new Option<int?>("--port") { Description = $"gRPC port (default {d.Port})." };
+        var metricsPort = new Option<int?>("--metrics-port") { Description = $"/metrics port (default {d.MetricsPort})." };
+        var targetRank = new Option<int?>("--target-rank") { Description = $"Rank every adapter is squeezed to (default {d.TargetRank})." };
+        var slots = new Option<int?>("--slots") { Description = $"Device adapter slots (default {d.Slots})." };
+        var hostCache = new Option<string?>("--host-cache") { Description = $"Host cache budget, e.g. 512MiB (default {ByteSize.Format(d.HostCacheBytes)}; 0 = none)." };
+        var maxBatch = new Option<int?>("--max-batch") { Description = $"Sequences per decode step (default {d.MaxBatch})." };
+        var queue = new Option<int?>("--queue") { Description = $"Waiting requests before RESOURCE_EXHAUSTED (default {d.QueueLength})." };
+        var adminToken = new Option<string?>("--admin-token") { Description = "Bearer token for Adapters.Load/Unload (default: none, Load/Unload open); visible in ps, prefer --admin-token-file." };
+        var adminTokenFile = new Option<string?>("--admin-token-file") { Description = "File whose first line is the admin token." };
+        var device = new Option<string?>("--device") { Description = $"cpu, cuda or cuda:N (default {d.Device})." };
         var layout = new Option<LoraLayout?>("--lora-layout")
         {
-            Description = "Slot layout: uniform (adapters squeezed to --target-rank) or padded (vLLM/SGLang: slots of " +
+            Description = "Slot layout: uniform (adapters squeezed to --target-rank; the default) or padded (vLLM/SGLang: slots of " +
                 "--padded-max-rank, adapters at their own rank; for comparisons).",
         };
-        var paddedMaxRank = new Option<int?>("--padded-max-rank") { Description = "Slot rank of the padded layout (default 128)." };
+        var paddedMaxRank = new Option<int?>("--padded-max-rank") { Description = $"Slot rank of the padded layout (default {d.PaddedMaxRank})." };
         var slotDType = new Option<string?>("--slot-dtype") { Description = "Device slot storage: float32 (default), bfloat16 (half the bytes) or int8 (a quarter, per-row scales)." };
         var kernel = new Option<LoraKernel?>("--lora-kernel") { Description = "LoRA kernel: bgmv (default), segmented or gathered." };
         var preload = new Option<bool>("--preload") { Description = "Load every adapter under the roots into the host tier at start-up (until the host cache is full)." };
         var cmd = new Command("serve", "Run the gRPC inference server (the demo model when no --model is given).")
         {
-            model, adapters, port, metricsPort, targetRank, slots, hostCache, maxBatch, queue, adminToken, device, layout, paddedMaxRank,
-            slotDType, kernel, preload,
+            model, adapters, config, port, metricsPort, targetRank, slots, hostCache, maxBatch, queue, adminToken, adminTokenFile, device,
+            layout, paddedMaxRank, slotDType, kernel, preload,
         };
         // Everything, flag parsing included (--host-cache abc), runs inside CliErrors: one line on stderr, no trace.
         cmd.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
-            var options = ServerConfiguration.Load(overrides: o =>
+            var options = ServerConfiguration.Load(configFile: parse.GetValue(config), overrides: o =>
             {
                 if (parse.GetValue(model) is { } m) o.ModelPath = m;
                 if (parse.GetValue(adapters) is { Length: > 0 } roots) o.AdapterRoots = [.. roots];
@@ -56,6 +61,7 @@ public static class ServeCommand
                 if (parse.GetValue(maxBatch) is { } b) o.MaxBatch = b;
                 if (parse.GetValue(queue) is { } q) o.QueueLength = q;
                 if (parse.GetValue(adminToken) is { } t) o.AdminToken = t;
+                if (parse.GetValue(adminTokenFile) is { } tf) o.AdminTokenFile = tf;
                 if (parse.GetValue(device) is { } d) o.Device = d;
                 if (parse.GetValue(layout) is { } l) o.LoraLayout = l;
                 if (parse.GetValue(paddedMaxRank) is { } pr) o.PaddedMaxRank = pr;

@@ -94,10 +94,7 @@ public static class SqueezeCommand
         var full = Path.GetFullPath(outDir);
         if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any() && !force)
             throw new IOException($"{outDir}: output folder exists and is not empty (pass --force to replace it)");
-        var parent = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(full)) ?? ".";
-        Directory.CreateDirectory(parent);
-        var staging = Path.Combine(parent, $".{Path.GetFileName(Path.TrimEndingDirectorySeparator(full))}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(staging);
+        var staging = StagingFolder.Create(full);
         try
         {
             console.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -111,17 +108,7 @@ public static class SqueezeCommand
                         task.Increment(1);
                     }
                 });
-            if (Directory.Exists(full))
-            {
-                var old = staging + ".old";
-                Directory.Move(full, old);
-                Directory.Move(staging, full);
-                Directory.Delete(old, recursive: true);
-            }
-            else
-            {
-                Directory.Move(staging, full);
-            }
+            StagingFolder.Commit(staging, full);
         }
         catch
         {

@@ -47,6 +47,9 @@ public sealed class AdapterConfig
     /// <summary>The whole parsed JSON.</summary>
     public JsonObject Raw { get; init; } = [];
 
+    /// <summary>An adapter config is a few kilobytes; a larger file is not one (and is never read whole).</summary>
+    public const int MaxConfigBytes = 1 << 20;
+
     /// <summary>Reads and parses <paramref name="path"/>; errors name the file and field.</summary>
     public static AdapterConfig Load(string path)
     {
@@ -54,7 +57,7 @@ public sealed class AdapterConfig
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = ReadBounded(path);
         }
         catch (IOException ex)
         {
@@ -65,6 +68,25 @@ public sealed class AdapterConfig
             throw new AdapterFormatException($"{path}: cannot read adapter config: {ex.Message}", ex);
         }
         return Parse(text, path);
+    }
+
+    /// <summary>
+    /// The file's text, reading at most <see cref="MaxConfigBytes"/> + 1 bytes: a config that is really a device
+    /// (a link to /dev/zero) or a huge file is refused after a megabyte instead of filling memory.
+    /// </summary>
+    private static string ReadBounded(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 14);
+        using var text = new MemoryStream();
+        var buffer = new byte[1 << 14];
+        int n;
+        while ((n = stream.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            text.Write(buffer, 0, n);
+            if (text.Length > MaxConfigBytes)
+                throw new AdapterFormatException($"{path}: larger than {MaxConfigBytes} bytes; an adapter config is a few kilobytes");
+        }
+        return System.Text.Encoding.UTF8.GetString(text.GetBuffer(), 0, (int)text.Length);
     }
 
     /// <summary>Parses JSON text; <paramref name="source"/> names it in errors.</summary>

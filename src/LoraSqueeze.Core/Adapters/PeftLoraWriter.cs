@@ -18,26 +18,13 @@ public static class PeftLoraWriter
     public static void Write(LoraWeights weights, string outDir, string? baseModelNameOrPath = null, string? taskType = null, bool overwrite = false)
     {
         var full = Path.GetFullPath(outDir);
-        var parent = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(full)) ?? ".";
         if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any() && !overwrite)
             throw new IOException($"{outDir}: output folder exists and is not empty (pass --force to replace it)");
-        Directory.CreateDirectory(parent);
-        var temp = Path.Combine(parent, $".{Path.GetFileName(Path.TrimEndingDirectorySeparator(full))}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(temp);
+        var temp = StagingFolder.Create(full);
         try
         {
             WriteFiles(weights, temp, baseModelNameOrPath, taskType);
-            if (Directory.Exists(full))
-            {
-                var old = temp + ".old";
-                Directory.Move(full, old);
-                Directory.Move(temp, full);
-                Directory.Delete(old, recursive: true);
-            }
-            else
-            {
-                Directory.Move(temp, full);
-            }
+            StagingFolder.Commit(temp, full);
         }
         catch
         {

@@ -51,6 +51,7 @@ public static class SafetensorsHeader
                 tensors.Add(ParseEntry(path, prop.Name, prop.Value, dataLength));
             }
             CheckNoOverlap(path, tensors);
+            CheckFullyIndexed(path, tensors, dataLength);
             return (tensors, metadata);
         }
     }
@@ -113,6 +114,24 @@ public static class SafetensorsHeader
                 $"data_offsets span {end - begin} bytes but shape [{string.Join(", ", shape)}] × {dtype} needs {expected}");
 
         return new SafetensorsTensorInfo(name, dtype, shape, begin, end);
+    }
+
+    /// <summary>
+    /// The safetensors format requires the byte buffer to be entirely indexed, with no holes (huggingface/safetensors,
+    /// <c>Metadata::validate</c>): bytes no tensor claims are not data of this file, and a file padded with them can hide
+    /// anything, or make a small adapter cost its whole size to read.
+    /// </summary>
+    private static void CheckFullyIndexed(string path, List<SafetensorsTensorInfo> tensors, long dataLength)
+    {
+        long at = 0;
+        foreach (var t in tensors.Where(t => t.ByteLength > 0).OrderBy(t => t.Begin))
+        {
+            if (t.Begin > at)
+                throw new SafetensorsFormatException(path, t.Name, $"bytes [{at}, {t.Begin}) of the data belong to no tensor (a hole before this one)");
+            at = t.End;
+        }
+        if (at < dataLength)
+            throw new SafetensorsFormatException(path, null, $"{dataLength - at} trailing byte(s) after the last tensor belong to no tensor");
     }
 
     private static void CheckNoOverlap(string path, List<SafetensorsTensorInfo> tensors)

@@ -423,6 +423,14 @@ public sealed class AdapterManager : IDisposable
         try
         {
             EngineLog.AdapterLoading(_log, record.Id, record.SourceDirectory, record.TargetRank);
+            try
+            {
+                _paths.EnsureFilesInside(record.SourceDirectory);
+            }
+            catch (AdapterFormatException ex)
+            {
+                throw new AdapterLoadException(record.Id, ex.Message, ex);
+            }
             (weights, info) = _loader.Load(record.Id, record.SourceDirectory, record.TargetRank);
         }
         catch (Exception ex)

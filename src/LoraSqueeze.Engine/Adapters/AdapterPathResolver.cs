@@ -62,6 +62,21 @@ public sealed class AdapterPathResolver
     }
 
     /// <summary>
+    /// Throws <see cref="AdapterFormatException"/> when a file of adapter folder <paramref name="directory"/> is a link
+    /// that leaves the roots: confining the folder is not enough when its <c>adapter_config.json</c> can point at
+    /// <c>/etc/shadow</c> or <c>/dev/zero</c>.
+    /// </summary>
+    public void EnsureFilesInside(string directory)
+    {
+        foreach (var entry in new DirectoryInfo(directory).EnumerateFileSystemInfos())
+        {
+            if (entry.LinkTarget is null) continue;
+            if (!IsInsideRoots(RealPath(entry.FullName)))
+                throw new Core.Adapters.AdapterFormatException($"{entry.Name} links outside the adapter roots");
+        }
+    }
+
+    /// <summary>
     /// Resolves a Load source: absolute, or relative to each root in turn. Throws <see cref="AdapterPathException"/>
     /// when it escapes the roots and <see cref="DirectoryNotFoundException"/> when it does not exist.
     /// </summary>

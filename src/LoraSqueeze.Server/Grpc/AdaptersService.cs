@@ -10,8 +10,7 @@ internal sealed class AdaptersService(AdapterManager store, AdminAuthorization a
     public override async Task<LoadAdapterResponse> Load(LoadAdapterRequest request, ServerCallContext context)
     {
         admin.Demand(context);
-        if (!AdapterPathResolver.IsValidId(request.AdapterId))
-            RpcErrors.InvalidArgument($"adapter id {AdapterPathResolver.Quote(request.AdapterId)} must be 1 to 128 letters, digits, '-', '_' or '.'");
+        RequireValidId(request.AdapterId);
         var (adapter, already) = await store.LoadAsync(request.AdapterId, request.Source,
             request.HasRank ? request.Rank : null, context.CancellationToken);
         return new LoadAdapterResponse { Adapter = adapter.ToProto(), AlreadyLoaded = already };
@@ -20,6 +19,7 @@ internal sealed class AdaptersService(AdapterManager store, AdminAuthorization a
     public override async Task<UnloadAdapterResponse> Unload(UnloadAdapterRequest request, ServerCallContext context)
     {
         admin.Demand(context);
+        RequireValidId(request.AdapterId);
         bool unloaded = await store.UnloadAsync(request.AdapterId, context.CancellationToken);
         if (!unloaded && store.Get(request.AdapterId) is null)
             RpcErrors.NotFound($"adapter {AdapterPathResolver.Quote(request.AdapterId)} is not loaded and not found under the adapter roots");
@@ -35,9 +35,17 @@ internal sealed class AdaptersService(AdapterManager store, AdminAuthorization a
 
     public override Task<AdapterInfo> Get(GetAdapterRequest request, ServerCallContext context)
     {
+        RequireValidId(request.AdapterId);
         var adapter = store.Get(request.AdapterId);
         if (adapter is null)
             RpcErrors.NotFound($"adapter {AdapterPathResolver.Quote(request.AdapterId)} is not loaded and not found under the adapter roots");
         return Task.FromResult(adapter.ToProto());
+    }
+
+    /// <summary>Load, Unload and Get answer a malformed id alike: INVALID_ARGUMENT, the id quoted and cut.</summary>
+    private static void RequireValidId(string id)
+    {
+        if (!AdapterPathResolver.IsValidId(id))
+            RpcErrors.InvalidArgument($"adapter id {AdapterPathResolver.Quote(id)} must be 1 to 128 letters, digits, '-', '_' or '.'");
     }
 }

@@ -28,6 +28,7 @@ public static class LoraSqueezeServer
     public static WebApplication Build(ServerOptions options, ServerBackends backends, Action<ILoggingBuilder>? logging = null)
     {
         options.Validate();
+        options.ResolveAdminToken();
         if (options.HostCacheBytes > 0 && options.HostCacheBytes < backends.MinAdapterBytes)
         {
             throw new ArgumentException($"Server:HostCacheBytes {ByteSize.Format(options.HostCacheBytes)} holds no adapter: the smallest one at " +
@@ -133,7 +134,9 @@ public static class LoraSqueezeServer
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoraSqueeze.Server");
         app.Lifetime.ApplicationStarted.Register(() => ServerLog.Ready(log, options.ModelPath, options.Device,
             endpoints.GrpcUri.ToString().TrimEnd('/'), endpoints.MetricsUri.GetLeftPart(UriPartial.Authority), options.TargetRank,
-            options.Slots, ByteSize.Format(options.HostCacheBytes), string.Join(", ", options.AdapterRoots)));
+            options.Slots, ByteSize.Format(options.HostCacheBytes), string.Join(", ", options.AdapterRoots),
+            options.LoraLayout.ToString().ToLowerInvariant(), options.SlotDType.ToLowerInvariant(), options.LoraKernel.ToString().ToLowerInvariant(),
+            options.AdminToken.Length > 0 ? "set" : "not set (Load/Unload open to every caller)"));
         return app;
     }
 

@@ -3,9 +3,10 @@ using Microsoft.Extensions.Configuration;
 namespace LoraSqueeze.Server.Hosting;
 
 /// <summary>
-/// Reads <see cref="ServerOptions"/> with the documented precedence: appsettings.json (next to the program), then
+/// Reads <see cref="ServerOptions"/> with the documented precedence: appsettings.json (next to the program: the shipped
+/// defaults, which a rebuild overwrites), then the operator's own file (<c>--config FILE</c>, never copied over), then
 /// environment variables prefixed <c>LORASQUEEZE_</c> (<c>LORASQUEEZE_SERVER__PORT=50052</c>), then CLI flags, which
-/// the caller applies last through <paramref name="overrides"/>.
+/// the caller applies last through <c>overrides</c>.
 /// </summary>
 public static class ServerConfiguration
 {
@@ -14,17 +15,19 @@ public static class ServerConfiguration
     /// error in appsettings.json (with its line), or a key under <c>Server</c> that no option has (a typo such as
     /// <c>TargetRnak</c> would otherwise run silently at the default).
     /// </summary>
-    public static ServerOptions Load(string? basePath = null, Action<ServerOptions>? overrides = null)
+    public static ServerOptions Load(string? basePath = null, Action<ServerOptions>? overrides = null, string? configFile = null)
     {
         var dir = basePath ?? AppContext.BaseDirectory;
         IConfigurationRoot configuration;
+        if (configFile is not null && !File.Exists(configFile))
+            throw new ArgumentException($"--config {configFile}: no such file");
         try
         {
-            configuration = new ConfigurationBuilder()
+            var builder = new ConfigurationBuilder()
                 .SetBasePath(dir)
-                .AddJsonFile("appsettings.json", optional: true)
-                .AddEnvironmentVariables("LORASQUEEZE_")
-                .Build();
+                .AddJsonFile("appsettings.json", optional: true);
+            if (configFile is not null) builder.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+            configuration = builder.AddEnvironmentVariables("LORASQUEEZE_").Build();
         }
         catch (InvalidDataException ex)
         {
@@ -32,7 +35,7 @@ public static class ServerConfiguration
             var inner = (Exception)ex;
             while (inner.InnerException is not null) inner = inner.InnerException;
             var detail = inner.Message;
-            throw new ArgumentException($"{Path.Combine(dir, "appsettings.json")} is not valid JSON: {detail}", ex);
+            throw new ArgumentException($"{ex.Message.TrimEnd('.')}: not valid JSON: {detail}", ex);   // names the file
         }
         var options = new ServerOptions();
         try

@@ -52,13 +52,7 @@ public sealed class ServerOptions
     /// <summary>The slot dtype as a torch scalar type (after <see cref="Validate"/>).</summary>
     public TorchSharp.torch.ScalarType SlotScalarType => ParseSlotDType(SlotDType);
 
-    private static TorchSharp.torch.ScalarType ParseSlotDType(string text) => text.ToLowerInvariant() switch
-    {
-        "float32" or "fp32" or "f32" => TorchSharp.torch.ScalarType.Float32,
-        "bfloat16" or "bf16" => TorchSharp.torch.ScalarType.BFloat16,
-        "int8" => TorchSharp.torch.ScalarType.Int8,
-        _ => throw new ArgumentException($"Server:SlotDType must be float32, bfloat16 or int8 (got '{text}')"),
-    };
+    private static TorchSharp.torch.ScalarType ParseSlotDType(string text) => Model.Lora.SlotDTypes.Parse(text, "Server:SlotDType");
 
     /// <summary>The rank every device slot holds: the target rank, or the padded maximum.</summary>
     public int SlotRank => LoraLayout == LoraLayout.Padded ? PaddedMaxRank : TargetRank;
@@ -92,6 +86,25 @@ public sealed class ServerOptions
 
     /// <summary>Bearer token required by Adapters.Load and Adapters.Unload; empty disables the check.</summary>
     public string AdminToken { get; set; } = "";
+
+    /// <summary>
+    /// A file holding the admin token (its first line), so the token is not visible in <c>ps</c> or the environment;
+    /// read once at start-up by <see cref="ResolveAdminToken"/>. Empty: none.
+    /// </summary>
+    public string AdminTokenFile { get; set; } = "";
+
+    /// <summary>Reads <see cref="AdminTokenFile"/> into <see cref="AdminToken"/>; throws naming the file when it cannot be used.</summary>
+    public void ResolveAdminToken()
+    {
+        if (string.IsNullOrEmpty(AdminTokenFile)) return;
+        if (!string.IsNullOrEmpty(AdminToken))
+            throw new ArgumentException("Server:AdminToken and Server:AdminTokenFile are both set; give one");
+        if (!File.Exists(AdminTokenFile)) throw new ArgumentException($"Server:AdminTokenFile '{AdminTokenFile}' does not exist");
+        var token = File.ReadLines(AdminTokenFile).FirstOrDefault()?.Trim() ?? "";
+        if (token.Length == 0) throw new ArgumentException($"Server:AdminTokenFile '{AdminTokenFile}' is empty");
+        AdminToken = token;
+        AdminTokenFile = "";
+    }
 
     /// <summary>gRPC port (HTTP/2 without TLS).</summary>
     public int Port { get; set; } = 50051;
