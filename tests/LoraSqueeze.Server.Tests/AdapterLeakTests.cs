@@ -75,7 +75,7 @@ public sealed class AdapterLeakTests
                         default: await server.Inference.GenerateAsync(Request($"c{c} {i}", id, maxTokens: 2)); break;
                     }
                 }
-                catch (Grpc.Core.RpcException ex) when (ex.StatusCode == Grpc.Core.StatusCode.NotFound)
+                catch (global::Grpc.Core.RpcException ex) when (ex.StatusCode == global::Grpc.Core.StatusCode.NotFound)
                 {
                     // Unload of an id another client unloaded first (it is still on disk, so Get finds it; a race).
                 }

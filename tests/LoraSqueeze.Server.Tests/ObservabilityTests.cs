@@ -50,7 +50,7 @@ public sealed class ObservabilityTests : IAsyncLifetime
         Assert.True(code == 0 && stdout.Trim().Length == 0 && stderr.Trim().Length == 0, $"promtool exit {code}:\n{stdout}\n{stderr}");
         // What an operator needs and had to guess before: budgets, queue wait, KV-cache use, process and GC figures.
         foreach (var name in (string[])["lorasqueeze_adapter_slots", "lorasqueeze_adapter_slot_bytes", "lorasqueeze_host_cache_budget_bytes",
-                     "lorasqueeze_queue_wait_seconds_count", "lorasqueeze_kv_cache_usage_ratio", "process_resident_memory_bytes",
+                     "lorasqueeze_queue_wait_seconds_count", "lorasqueeze_kv_cache_usage_ratio", "process_working_set_bytes",
                      "dotnet_collection_count_total"])
             Assert.Contains(name, text);
         Assert.Equal(_server.Options.HostCacheBytes, MetricsText.Value(text, "lorasqueeze_host_cache_budget_bytes"));
