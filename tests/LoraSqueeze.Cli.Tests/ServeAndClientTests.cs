@@ -38,6 +38,22 @@ public sealed class ServeAndClientTests(ServeProcess server) : IClassFixture<Ser
     }
 
     [Fact]
+    public void Plan_explains_its_energy_columns()
+    {
+        var text = Ok(Run("plan", "--model", DemoFixture.Assets.ModelDir, "--rank", "8", "--budget", "3MiB", "--adapters", DemoFixture.Assets.AdapterRoot));
+        Assert.Contains("mean energy: the share of ΔW's spectral energy", text);
+        Assert.Contains("min energy: the same share for the single worst module", text);
+    }
+
+    [Fact]
+    public void Serve_with_a_model_and_no_adapter_roots_says_so_in_its_ready_line()
+    {
+        using var serve = CliProcess.Start(["serve", "--model", DemoFixture.Assets.ModelDir, "--port", "0", "--metrics-port", "0"]);
+        var ready = serve.WaitForLine(l => l.Contains(ReadyText, StringComparison.Ordinal), TimeSpan.FromSeconds(90));
+        Assert.Contains("adapter roots [none: no adapter can be served; pass --adapters DIR]", ready);
+    }
+
+    [Fact]
     public void Logs_one_ready_line_with_flags_over_environment()
     {
         Assert.StartsWith("http://127.0.0.1:", _address);

@@ -15,6 +15,47 @@ public sealed class HardeningTests
     }
 
     [Fact]
+    public async Task A_header_claiming_a_huge_tensor_is_refused_before_its_data_is_read()
+    {
+        await using var server = await TestServer.StartAsync();
+        var dir = Path.Combine(server.AdapterRoot, "claims-4gib");
+        TestServer.CopyDirectory(Path.Combine(server.AdapterRoot, "demo-r4"), dir);
+        // A valid-looking header whose lora_A claims [8, 134217728] float32 (4 GiB), backed by a sparse file.
+        const long huge = 8L * 134217728 * 4;
+        const string module = "base_model.model.model.layers.0.self_attn.q_proj";
+        var header = System.Text.Encoding.UTF8.GetBytes(
+            $"{{\"{module}.lora_A.weight\":{{\"dtype\":\"F32\",\"shape\":[8,134217728],\"data_offsets\":[0,{huge}]}}," +
+            $"\"{module}.lora_B.weight\":{{\"dtype\":\"F32\",\"shape\":[64,8],\"data_offsets\":[{huge},{huge + 64 * 8 * 4}]}}}}");
+        var path = Path.Combine(dir, "adapter_model.safetensors");
+        await using (var file = new FileStream(path, FileMode.Create, FileAccess.Write))
+        {
+            file.Write(BitConverter.GetBytes((ulong)header.Length));
+            file.Write(header);
+            file.SetLength(8 + header.Length + huge + 64 * 8 * 4);
+        }
+        var ex = await Fails(() => server.Inference.GenerateAsync(Request("x", "claims-4gib")).ResponseAsync, StatusCode.FailedPrecondition);
+        Assert.Contains("larger than any module of the base model", ex.Status.Detail);
+        Assert.Contains("lora_A", ex.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Callers_see_adapter_paths_relative_to_their_root_never_the_servers_folders()
+    {
+        await using var server = await TestServer.StartAsync();
+        var broken = Path.Combine(server.AdapterRoot, "broken");
+        TestServer.CopyDirectory(Path.Combine(server.AdapterRoot, "demo-r4"), broken);
+        await File.WriteAllBytesAsync(Path.Combine(broken, "adapter_model.safetensors"), [1, 2, 3, 4, 5]);
+        var ex = await Fails(() => server.Inference.GenerateAsync(Request("x", "broken")).ResponseAsync, StatusCode.FailedPrecondition);
+        Assert.Contains("broken/adapter_model.safetensors", ex.Status.Detail);
+        Assert.DoesNotContain(server.AdapterRoot, ex.Status.Detail);
+        Assert.DoesNotContain(server.Options.ModelPath, ex.Status.Detail);
+
+        var list = await server.Adapters.ListAsync(new ListAdaptersRequest());
+        Assert.All(list.Adapters, a => Assert.False(Path.IsPathRooted(a.Source), a.Source));
+        Assert.Equal("demo-r4", list.Adapters.Single(a => a.AdapterId == "demo-r4").Source);
+    }
+
+    [Fact]
     public async Task A_failed_load_is_remembered_until_its_files_change()
     {
         await using var server = await TestServer.StartAsync();

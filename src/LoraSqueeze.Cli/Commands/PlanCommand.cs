@@ -115,6 +115,12 @@ public static class PlanCommand
             Console.WriteLine($"{mark}{r.Rank,4} {ByteSize.Format(r.DeviceBytesPerAdapter),14} {r.DeviceSlots,13} {r.HostAdapters,14} " +
                               $"{(r.MeanRetainedEnergy is { } m ? m.ToString("P2") : "-"),12} {(r.MinRetainedEnergy is { } n ? n.ToString("P2") : "-"),11}");
         }
+        if (plan.Adapters.Count > 0)
+        {
+            Console.WriteLine("  mean energy: the share of ΔW's spectral energy (Σ σᵢ², i ≤ rank, over ‖ΔW‖²) a squeeze to that rank keeps, " +
+                              "averaged over each adapter's modules, then over the adapters;");
+            Console.WriteLine("  min energy: the same share for the single worst module of any adapter (where the squeeze loses most).");
+        }
         foreach (var a in plan.Adapters)
             Console.WriteLine($"  {a.Adapter}: {a.Kind} ranks [{string.Join(',', a.SourceRanks)}] keeps {a.RetainedEnergyAtRank:P2} at rank {plan.Rank}");
     }

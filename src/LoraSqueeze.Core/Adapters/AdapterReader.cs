@@ -46,6 +46,7 @@ public static partial class AdapterReader
         }
         using var tensors = new AdapterTensors(source);
         RefuseTensors(tensors);
+        if (baseModel is not null) BoundClaimedSizes(tensors, baseModel);
         var ctx = new AdapterReadContext(tensors, config, baseModel);
         var (kind, modules) = config.PeftType switch
         {
@@ -80,6 +81,39 @@ public static partial class AdapterReader
         if (c.HasTrainableTokens) throw new UnsupportedAdapterException("trainable_token_indices", $"{dir}: sparse embedding rows are not a LoRA on a linear module");
         if (!string.Equals(c.Bias, "none", StringComparison.OrdinalIgnoreCase) || c.LoraBias)
             throw new UnsupportedAdapterException("bias", $"{dir}: the adapter trains biases (bias={c.Bias}, lora_bias={c.LoraBias.ToString().ToLowerInvariant()}), which a standard LoRA output cannot carry");
+    }
+
+    /// <summary>
+    /// Refuses, from the header alone and before any data is read, a tensor larger than any module of the base model
+    /// could use: a dimension above the base's largest matrix side, or more elements than its largest matrix. No
+    /// adapter kind needs more (a full-weight delta of a module is that module's size; LoRA, DoRA, VeRA, LoHa and LoKr
+    /// factors are smaller), so a header claiming a [8, 134217728] lora_A is refused at once instead of costing
+    /// seconds of reading and gigabytes of memory before the shape check.
+    /// </summary>
+    private static void BoundClaimedSizes(AdapterTensors t, BaseModelWeights baseModel)
+    {
+        long maxSide = 0, maxElements = 0;
+        foreach (var module in baseModel.MatrixModules)
+        {
+            if (baseModel.WeightShape(module) is not { Length: 2 } s) continue;
+            maxSide = Math.Max(maxSide, Math.Max(s[0], s[1]));
+            maxElements = Math.Max(maxElements, s[0] * s[1]);
+        }
+        if (maxSide == 0) return;
+        foreach (var name in t.Names)
+        {
+            if (t.Shape(name) is not { } shape) continue;
+            long elements = 1;
+            bool tooLarge = false;
+            foreach (var d in shape)
+            {
+                tooLarge |= d > maxSide;
+                elements = d == 0 ? 0 : elements > maxElements / Math.Max(d, 1) ? maxElements + 1 : elements * d;
+            }
+            if (tooLarge || elements > maxElements)
+                throw new AdapterFormatException($"{t.Location}: tensor '{name}' claims shape [{string.Join(", ", shape)}], larger than any " +
+                    $"module of the base model (largest side {maxSide}, largest matrix {maxElements} elements); refused before reading it");
+        }
     }
 
     private static void RefuseTensors(AdapterTensors t)

@@ -7,7 +7,7 @@ namespace LoraSqueeze.Server.Grpc;
 /// <summary>Adapter state to its proto message.</summary>
 internal static class AdapterInfoMapping
 {
-    public static AdapterInfo ToProto(this AdapterSnapshot s)
+    public static AdapterInfo ToProto(this AdapterSnapshot s, PathRedactor paths)
     {
         var info = new AdapterInfo
         {
@@ -22,7 +22,7 @@ internal static class AdapterInfoMapping
             ActiveRequests = s.ActiveRequests,
             Hits = s.Hits,
             Bytes = s.Bytes,
-            Source = s.Source,
+            Source = paths.Redact(s.Source),
             Slot = s.Slot,
         };
         if (s.LastUsed is { } last) info.LastUsed = Timestamp.FromDateTimeOffset(last);

@@ -5,7 +5,7 @@ using LoraSqueeze.Protos.V1;
 namespace LoraSqueeze.Server.Grpc;
 
 /// <summary>Adapter lifecycle RPCs; Load and Unload need the admin token when one is configured.</summary>
-internal sealed class AdaptersService(AdapterManager store, AdminAuthorization admin) : Protos.V1.Adapters.AdaptersBase
+internal sealed class AdaptersService(AdapterManager store, AdminAuthorization admin, PathRedactor paths) : Protos.V1.Adapters.AdaptersBase
 {
     public override async Task<LoadAdapterResponse> Load(LoadAdapterRequest request, ServerCallContext context)
     {
@@ -13,7 +13,7 @@ internal sealed class AdaptersService(AdapterManager store, AdminAuthorization a
         RequireValidId(request.AdapterId);
         var (adapter, already) = await store.LoadAsync(request.AdapterId, request.Source,
             request.HasRank ? request.Rank : null, context.CancellationToken);
-        return new LoadAdapterResponse { Adapter = adapter.ToProto(), AlreadyLoaded = already };
+        return new LoadAdapterResponse { Adapter = adapter.ToProto(paths), AlreadyLoaded = already };
     }
 
     public override async Task<UnloadAdapterResponse> Unload(UnloadAdapterRequest request, ServerCallContext context)
@@ -29,7 +29,7 @@ internal sealed class AdaptersService(AdapterManager store, AdminAuthorization a
     public override Task<ListAdaptersResponse> List(ListAdaptersRequest request, ServerCallContext context)
     {
         var reply = new ListAdaptersResponse();
-        reply.Adapters.AddRange(store.List().Select(a => a.ToProto()));
+        reply.Adapters.AddRange(store.List().Select(a => a.ToProto(paths)));
         return Task.FromResult(reply);
     }
 
@@ -39,7 +39,7 @@ internal sealed class AdaptersService(AdapterManager store, AdminAuthorization a
         var adapter = store.Get(request.AdapterId);
         if (adapter is null)
             RpcErrors.NotFound($"adapter {AdapterPathResolver.Quote(request.AdapterId)} is not loaded and not found under the adapter roots");
-        return Task.FromResult(adapter.ToProto());
+        return Task.FromResult(adapter.ToProto(paths));
     }
 
     /// <summary>Load, Unload and Get answer a malformed id alike: INVALID_ARGUMENT, the id quoted and cut.</summary>

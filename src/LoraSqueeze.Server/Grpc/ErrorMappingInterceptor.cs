@@ -10,7 +10,7 @@ namespace LoraSqueeze.Server.Grpc;
 /// unknown adapter → NOT_FOUND, path outside the roots → PERMISSION_DENIED, broken adapter → FAILED_PRECONDITION
 /// (with the loader's message naming the file or tensor), bad arguments → INVALID_ARGUMENT, engine down → UNAVAILABLE.
 /// </summary>
-internal sealed class ErrorMappingInterceptor : Interceptor
+internal sealed class ErrorMappingInterceptor(PathRedactor paths) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request,
         ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -21,7 +21,7 @@ internal sealed class ErrorMappingInterceptor : Interceptor
         }
         catch (Exception ex) when (Map(ex) is { } mapped)
         {
-            throw mapped;
+            throw new RpcException(new Status(mapped.StatusCode, paths.Redact(mapped.Status.Detail)));
         }
     }
 
@@ -35,7 +35,7 @@ internal sealed class ErrorMappingInterceptor : Interceptor
         }
         catch (Exception ex) when (Map(ex) is { } mapped)
         {
-            throw mapped;
+            throw new RpcException(new Status(mapped.StatusCode, paths.Redact(mapped.Status.Detail)));
         }
     }
 

@@ -96,6 +96,7 @@ public static class LoraSqueezeServer
         services.AddSingleton(sp => new AdapterPathResolver(options.AdapterRoots));
         services.AddSingleton<AdapterManager>();
         services.AddSingleton<AdminAuthorization>();
+        services.AddSingleton<PathRedactor>();
         services.AddHostedService<EngineHostedService>();
         services.AddHostedService<AdapterPreloadService>(); // after the engine: its start waits for the model
         services.AddGrpc(grpc =>
@@ -134,7 +135,8 @@ public static class LoraSqueezeServer
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoraSqueeze.Server");
         app.Lifetime.ApplicationStarted.Register(() => ServerLog.Ready(log, options.ModelPath, options.Device,
             endpoints.GrpcUri.ToString().TrimEnd('/'), endpoints.MetricsUri.GetLeftPart(UriPartial.Authority), options.TargetRank,
-            options.Slots, ByteSize.Format(options.HostCacheBytes), string.Join(", ", options.AdapterRoots),
+            options.Slots, ByteSize.Format(options.HostCacheBytes),
+            options.AdapterRoots.Count == 0 ? "none: no adapter can be served; pass --adapters DIR" : string.Join(", ", options.AdapterRoots),
             options.LoraLayout.ToString().ToLowerInvariant(), options.SlotDType.ToLowerInvariant(), options.LoraKernel.ToString().ToLowerInvariant(),
             options.AdminToken.Length > 0 ? "set" : "not set (Load/Unload open to every caller)"));
         return app;
