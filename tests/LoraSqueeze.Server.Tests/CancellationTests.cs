@@ -10,6 +10,7 @@ namespace LoraSqueeze.Server.Tests;
 /// model's batch producing tokens first, and afterwards it must have been cancelled in the model, left the batch and
 /// stopped producing tokens, with the server itself answering DEADLINE_EXCEEDED / CANCELLED.
 /// </summary>
+[Collection(TimingSensitive.Name)]
 public sealed class CancellationTests : IAsyncLifetime
 {
     private const int MaxTokens = 256;

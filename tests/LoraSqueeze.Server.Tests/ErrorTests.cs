@@ -6,6 +6,7 @@ using LoraSqueeze.Model;
 using LoraSqueeze.Testing;
 using TorchSharp;
 using static LoraSqueeze.Server.Tests.InferenceTests;
+using static LoraSqueeze.Server.Tests.RpcAssert;
 
 namespace LoraSqueeze.Server.Tests;
 
@@ -20,13 +21,6 @@ public sealed class ErrorTests : IAsyncLifetime
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
     private static Metadata Bearer(string token) => new() { { "authorization", $"Bearer {token}" } };
-
-    private static async Task<RpcException> Fails(Func<Task> call, StatusCode expected)
-    {
-        var ex = await Assert.ThrowsAsync<RpcException>(call);
-        Assert.Equal(expected, ex.StatusCode);
-        return ex;
-    }
 
     [Fact]
     public async Task Load_and_unload_need_the_admin_token()

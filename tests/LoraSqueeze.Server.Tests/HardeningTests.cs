@@ -1,19 +1,13 @@
 using Grpc.Core;
 using LoraSqueeze.Protos.V1;
 using static LoraSqueeze.Server.Tests.InferenceTests;
+using static LoraSqueeze.Server.Tests.RpcAssert;
 
 namespace LoraSqueeze.Server.Tests;
 
 /// <summary>Hostile or careless input and load that the server must answer precisely and survive.</summary>
 public sealed class HardeningTests
 {
-    private static async Task<RpcException> Fails(Func<Task> call, StatusCode expected)
-    {
-        var ex = await Assert.ThrowsAsync<RpcException>(call);
-        Assert.Equal(expected, ex.StatusCode);
-        return ex;
-    }
-
     [Fact]
     public async Task A_header_claiming_a_huge_tensor_is_refused_before_its_data_is_read()
     {
@@ -127,6 +121,7 @@ public sealed class HardeningTests
             Directory.Delete(outside, recursive: true);
         }
     }
+
     [Fact]
     public async Task An_adapter_file_linking_outside_the_roots_or_a_huge_config_is_refused_without_reading_it()
     {
@@ -147,6 +142,7 @@ public sealed class HardeningTests
 
         Assert.NotEmpty((await server.Inference.GenerateAsync(Request("x", "demo-r4", maxTokens: 2))).TokenIds);
     }
+
     [Fact]
     public async Task The_admin_token_can_come_from_a_file()
     {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Grpc.Core;
 using LoraSqueeze.Testing;
 
 namespace LoraSqueeze.Server.Tests;
@@ -30,4 +31,26 @@ internal static class Eventually
             await Task.Delay(20);
         }
     }
+}
+
+internal static class RpcAssert
+{
+    /// <summary>The call fails with <paramref name="expected"/>; returns the exception for its message.</summary>
+    public static async Task<RpcException> Fails(Func<Task> call, StatusCode expected)
+    {
+        var ex = await Assert.ThrowsAsync<RpcException>(call);
+        Assert.Equal(expected, ex.StatusCode);
+        return ex;
+    }
+}
+
+/// <summary>
+/// Tests whose assertions are about time (a 300 ms deadline must stop a generation after a token or two) run alone,
+/// after the parallel ones: with other test servers starting beside them on two cores, a first token could miss the
+/// deadline altogether and the test would measure the machine, not the server.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TimingSensitive
+{
+    public const string Name = "timing-sensitive";
 }
