@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Grpc.Core;
 using LoraSqueeze.Protos.V1;
 using static LoraSqueeze.Server.Tests.InferenceTests;
@@ -47,6 +48,34 @@ public sealed class HardeningTests
         var list = await server.Adapters.ListAsync(new ListAdaptersRequest());
         Assert.All(list.Adapters, a => Assert.False(Path.IsPathRooted(a.Source), a.Source));
         Assert.Equal("demo-r4", list.Adapters.Single(a => a.AdapterId == "demo-r4").Source);
+    }
+
+    [Fact]
+    public async Task Undecodable_request_bytes_are_invalid_argument_and_the_server_keeps_serving()
+    {
+        await using var server = await TestServer.StartAsync();
+        var raw = Marshallers.Create<byte[]>(b => b, b => b);
+        var generate = new Method<byte[], byte[]>(MethodType.Unary, "lorasqueeze.v1.Inference", "Generate", raw, raw);
+        var invoker = server.Channel.CreateCallInvoker();
+        var valid = new GenerateRequest { Text = "hello world", AdapterId = "demo-r4" }.ToByteArray();
+        byte[][] bad =
+        [
+            valid[..^3],                                   // truncated mid-field
+            [0x0A, 0x02, 0xC3, 0x28],                      // field 1 (text): 2 bytes that are not UTF-8
+        ];
+        foreach (var bytes in bad)
+        {
+            var ex = await Assert.ThrowsAsync<RpcException>(() => invoker.AsyncUnaryCall(generate, null, new CallOptions(), bytes).ResponseAsync);
+            Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+            Assert.Contains("does not decode", ex.Status.Detail);
+        }
+        // Valid bytes through the same raw path still generate.
+        var reply = GenerateResponse.Parser.ParseFrom(await invoker.AsyncUnaryCall(generate, null, new CallOptions(),
+            new GenerateRequest { Text = "hello", Sampling = new SamplingOptions { MaxTokens = 2 } }.ToByteArray()).ResponseAsync);
+        Assert.NotEmpty(reply.TokenIds);
+        // And streams are untouched.
+        using var stream = server.Inference.GenerateStream(Request("still", maxTokens: 2));
+        while (await stream.ResponseStream.MoveNext(CancellationToken.None)) { }
     }
 
     [Fact]

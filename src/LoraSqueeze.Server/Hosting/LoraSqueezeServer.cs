@@ -115,6 +115,7 @@ public static class LoraSqueezeServer
             .AddCheck<EngineHealthCheck>("engine");
 
         var app = builder.Build();
+        app.UseMiddleware<RequestDecodingCheck>();   // undecodable requests → INVALID_ARGUMENT, before gRPC's UNKNOWN
         app.MapGrpcService<InferenceService>();
         app.MapGrpcService<AdaptersService>();
         app.MapGrpcHealthChecksService();
