@@ -79,6 +79,40 @@ public sealed class HardeningTests
     }
 
     [Fact]
+    public async Task The_queue_depth_gauge_follows_admissions_while_the_batch_is_busy()
+    {
+        await using var server = await TestServer.StartAsync(o =>
+        {
+            o.MaxBatch = 1;
+            o.QueueLength = 8;
+        }, m => new SlowStepModel(m, TimeSpan.FromMilliseconds(15)));
+        using var cts = new CancellationTokenSource();
+        var calls = Enumerable.Range(0, 3)
+            .Select(i => server.Inference.GenerateAsync(Request("hello hello hello hello", maxTokens: 40, temperature: 0), cancellationToken: cts.Token).ResponseAsync)
+            .ToList();
+        async Task<bool> Gauges(double waiting) =>
+            await MetricsText.ReadAsync(server) is var m
+            && MetricsText.Value(m, "lorasqueeze_queue_depth") == waiting && MetricsText.Value(m, "lorasqueeze_running_requests") == 1;
+        await Eventually.True(() => Gauges(2));
+        // The first finishes and the next is admitted while the batch stays busy: the gauge must say 1 now, not keep the
+        // count of the last submission until the engine next goes idle.
+        await Task.WhenAny(calls);
+        await Eventually.True(() => Gauges(1));
+        await cts.CancelAsync();
+        foreach (var call in calls)
+        {
+            try
+            {
+                await call;
+            }
+            catch (RpcException)
+            {
+                // Cancelled by the test.
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_failed_load_is_remembered_until_its_files_change()
     {
         await using var server = await TestServer.StartAsync();

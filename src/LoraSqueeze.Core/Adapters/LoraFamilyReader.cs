@@ -48,6 +48,8 @@ internal static class LoraFamilyReader
         int r = (int)a.shape[0];
         if (b.shape[1] != r)
             throw new AdapterFormatException($"module {module}: lora_A has {r} rows but lora_B has {b.shape[1]} columns");
+        if (r == 0)
+            throw new AdapterFormatException($"module {module}: rank 0 (lora_A.weight has no rows), so the module carries no update; drop it from target_modules");
         int configRank = c.RankFor(module);
         if (configRank != r)
             throw new AdapterFormatException($"module {module}: the config says rank {configRank} (r / rank_pattern) but lora_A.weight has {r} rows; the scaling α/r would be wrong");

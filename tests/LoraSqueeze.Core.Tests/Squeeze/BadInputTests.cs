@@ -20,6 +20,18 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void RankZeroIsRefusedNamingTheModule()
+    {
+        var cfg = new JsonObject { ["peft_type"] = "LORA", ["r"] = 0, ["lora_alpha"] = 2, ["target_modules"] = new JsonArray("q_proj") };
+        var dir = _fx.WriteAdapter("rank0", cfg,
+            [Key(Peft("m.q_proj", "lora_A.weight"), torch.zeros([0, 8])), Key(Peft("m.q_proj", "lora_B.weight"), torch.zeros([6, 0]))]);
+        var ex = Assert.ThrowsAny<Exception>(() => AdapterReader.Read(dir));
+        Assert.IsType<AdapterFormatException>(ex);
+        Assert.Contains("m.q_proj", ex.Message);
+        Assert.Contains("rank 0", ex.Message);
+    }
+
+    [Fact]
     public void IntegerFactorsAreRefusedNamingTheTensor()
     {
         var dir = Lora("int32", a: torch.ones([2, 8], dtype: torch.ScalarType.Int32));
