@@ -40,6 +40,17 @@ public sealed class AdapterLeakTests
     }
 
     [Fact]
+    public async Task An_unload_is_logged_once()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var server = await TestServer.StartAsync(logs: logs);
+        await server.Inference.GenerateAsync(Request("x", "demo-r4", maxTokens: 2));       // in a slot and the host tier
+        Assert.True((await server.Adapters.UnloadAsync(new UnloadAdapterRequest { AdapterId = "demo-r4" })).Unloaded);
+        await Task.Delay(200);                                                                  // any late duplicate
+        Assert.Single(logs.Messages, m => m == "Adapter demo-r4 unloaded");
+    }
+
+    [Fact]
     public async Task Unloading_an_adapter_while_its_load_runs_leaves_nothing_held()
     {
         GatedLoader? gated = null;

@@ -40,8 +40,10 @@ public sealed class TestServer : IAsyncDisposable
     /// <param name="configure">Changes to the test defaults.</param>
     /// <param name="wrapModel">Wraps the real model runner the engine thread creates (to slow its steps or watch its batch).</param>
     /// <param name="wrapLoader">Wraps the real adapter loader (to hold a load open while a test races it).</param>
+    /// <param name="logs">Also receives the server's log at Information level (for tests about what it logs).</param>
     public static async Task<TestServer> StartAsync(Action<ServerOptions>? configure = null,
-        Func<IModelRunner, IModelRunner>? wrapModel = null, Func<IAdapterLoader, IAdapterLoader>? wrapLoader = null)
+        Func<IModelRunner, IModelRunner>? wrapModel = null, Func<IAdapterLoader, IAdapterLoader>? wrapLoader = null,
+        ILoggerProvider? logs = null)
     {
         var demo = DemoFixture.Assets;
         var root = Path.Combine(Path.GetTempPath(), "lsq-srv-" + Guid.NewGuid().ToString("N")[..8]);
@@ -69,8 +71,15 @@ public sealed class TestServer : IAsyncDisposable
             backends = backends with { CreateRunner = () => wrapModel(create()) };
         }
         if (wrapLoader is not null) backends = backends with { Loader = wrapLoader(backends.Loader) };
-        var app = LoraSqueezeServer.Build(options, backends,
-            logging => logging.SetMinimumLevel(LogLevel.Warning));
+        var app = LoraSqueezeServer.Build(options, backends, logging =>
+        {
+            logging.SetMinimumLevel(logs is null ? LogLevel.Warning : LogLevel.Information);
+            if (logs is not null)
+            {
+                logging.ClearProviders();
+                logging.AddProvider(logs);
+            }
+        });
         await app.StartAsync();
         return new TestServer(app, options, root);
     }
