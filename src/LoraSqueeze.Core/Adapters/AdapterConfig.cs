@@ -54,6 +54,7 @@ public sealed class AdapterConfig
     public static AdapterConfig Load(string path)
     {
         if (!File.Exists(path)) throw new AdapterFormatException($"{path}: adapter config not found");
+        RegularFile.Require(path, "adapter config");
         string text;
         try
         {

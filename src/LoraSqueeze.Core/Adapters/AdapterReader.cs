@@ -32,6 +32,7 @@ public static partial class AdapterReader
                 ? $"{bin}: pickle adapters are not read (they can run code); convert to {WeightsFileName} first"
                 : $"{weights}: adapter weights not found");
         }
+        RegularFile.Require(weights, "adapter weights file");
         RefuseConfig(config, adapterDir);
 
         using var baseModel = baseModelDir is null ? null : BaseModelWeights.Open(baseModelDir);

@@ -32,6 +32,28 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public async Task AFifoOrDeviceIsRefusedWithoutOpeningIt()
+    {
+        if (!OperatingSystem.IsLinux()) return;   // mkfifo and statx are Linux's
+        var dir = Lora("fifo");
+        var config = Path.Combine(dir, "adapter_config.json");
+        File.Delete(config);
+        var (code, _, err) = ChildProcess.Run("mkfifo", [config], TimeSpan.FromSeconds(10));
+        Assert.True(code == 0, err);
+        // Opening a FIFO for reading would block until a writer comes; the reader must refuse it first.
+        var read = Task.Run(() => Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(dir)));
+        var refused = await read.WaitAsync(TimeSpan.FromSeconds(10));   // TimeoutException: the reader blocked on the FIFO
+        Assert.Contains("not a regular file", refused.Message);
+        Assert.Contains("adapter_config.json", refused.Message);
+
+        var weights = Path.Combine(Lora("device"), "adapter_model.safetensors");
+        File.Delete(weights);
+        File.CreateSymbolicLink(weights, "/dev/zero");
+        var device = Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(Path.GetDirectoryName(weights)!));
+        Assert.Contains("not a regular file", device.Message);
+    }
+
+    [Fact]
     public void IntegerFactorsAreRefusedNamingTheTensor()
     {
         var dir = Lora("int32", a: torch.ones([2, 8], dtype: torch.ScalarType.Int32));
