@@ -93,12 +93,13 @@ public static partial class AdapterReader
     /// </summary>
     private static void BoundClaimedSizes(AdapterTensors t, BaseModelWeights baseModel)
     {
-        long maxSide = 0, maxElements = 0;
+        long maxSide = 0, maxElements = 0, allElements = 0;
         foreach (var module in baseModel.MatrixModules)
         {
             if (baseModel.WeightShape(module) is not { Length: 2 } s) continue;
             maxSide = Math.Max(maxSide, Math.Max(s[0], s[1]));
             maxElements = Math.Max(maxElements, s[0] * s[1]);
+            allElements += s[0] * s[1];
         }
         if (maxSide == 0) return;
         foreach (var name in t.Names)
@@ -115,6 +116,12 @@ public static partial class AdapterReader
                 throw new AdapterFormatException($"{t.Location}: tensor '{name}' claims shape [{string.Join(", ", shape)}], larger than any " +
                     $"module of the base model (largest side {maxSide}, largest matrix {maxElements} elements); refused before reading it");
         }
+        // The whole file (each tensor fits, checked above, but a thousand of them need not): no adapter holds more than a
+        // float64 delta of every matrix of the base (twice that, for slack).
+        long maxFileBytes = 2 * 8 * allElements;
+        if (t.ClaimedBytes > maxFileBytes)
+            throw new AdapterFormatException($"{t.Location}: its tensors claim {t.ClaimedBytes} bytes, more than any adapter of this base " +
+                $"model can hold ({maxFileBytes} bytes: a float64 delta of every matrix, twice); refused before reading it");
     }
 
     private static void RefuseTensors(AdapterTensors t)

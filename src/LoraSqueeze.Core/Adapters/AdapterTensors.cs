@@ -31,6 +31,9 @@ public sealed class AdapterTensors : IDisposable
 
     public bool Has(string normalizedName) => _byNormalized.ContainsKey(normalizedName);
 
+    /// <summary>Bytes the header says all tensors hold (nothing read).</summary>
+    public long ClaimedBytes => _byNormalized.Values.Sum(raw => _source.Find(raw) is { } info ? info.End - info.Begin : 0);
+
     /// <summary>The stored shape of a tensor, or null.</summary>
     public long[]? Shape(string normalizedName) =>
         _byNormalized.TryGetValue(normalizedName, out var raw) ? _source.Find(raw)?.Shape : null;

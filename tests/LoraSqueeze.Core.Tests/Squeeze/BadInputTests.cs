@@ -54,6 +54,18 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void AFileClaimingMoreThanAnyAdapterOfTheBaseIsRefusedBeforeReading()
+    {
+        var model = _fx.WriteModel("capbase", [Key("m.q_proj.weight", _fx.Randn(6, 8))]);   // 48 elements: at most 768 bytes
+        var cfg = new JsonObject { ["peft_type"] = "LORA", ["r"] = 2, ["lora_alpha"] = 2, ["target_modules"] = new JsonArray("q_proj") };
+        var tensors = Enumerable.Range(0, 20).Select(i => Key(Peft("m.q_proj", $"extra_{i}.weight"), _fx.Randn(6, 8)))   // each fits; together 3840 bytes
+            .Append(Key(Peft("m.q_proj", "lora_A.weight"), _fx.Randn(2, 8))).Append(Key(Peft("m.q_proj", "lora_B.weight"), _fx.Randn(6, 2)));
+        var dir = _fx.WriteAdapter("too-many-bytes", cfg, tensors);
+        var ex = Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(dir, model));
+        Assert.Contains("more than any adapter of this base model can hold", ex.Message);
+    }
+
+    [Fact]
     public void IntegerFactorsAreRefusedNamingTheTensor()
     {
         var dir = Lora("int32", a: torch.ones([2, 8], dtype: torch.ScalarType.Int32));
