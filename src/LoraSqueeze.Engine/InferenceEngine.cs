@@ -169,7 +169,7 @@ public sealed class InferenceEngine : IDisposable
                     CancelOnEngine(core, cancel.Request);
                     break;
                 case DisposeWeightsCommand free:
-                    AdapterManager.Dispose(free.Weights);
+                    free.Weights.Dispose();     // host factors nobody holds any more
                     break;
                 case DrainAdapterCommand drain:
                     _adapters.Drain(drain.Record, core.Runner);

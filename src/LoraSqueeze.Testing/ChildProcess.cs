@@ -31,22 +31,18 @@ public sealed class ChildProcess : IDisposable
     public static ChildProcess Start(string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null,
         string? logPath = null)
     {
-        var info = new ProcessStartInfo(fileName);
-        foreach (var a in args) info.ArgumentList.Add(a);
-        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) info.Environment[k] = v;
-        return new ChildProcess(info, logPath);
+        return new ChildProcess(Info(fileName, args, environment), logPath);
     }
 
     /// <summary>Runs to completion: exit code, stdout, stderr. Throws <see cref="TimeoutException"/> (after killing it) when it overruns.</summary>
     public static (int Code, string Stdout, string Stderr) Run(string fileName, IEnumerable<string> args, TimeSpan timeout,
         IReadOnlyDictionary<string, string>? environment = null, string? stdin = null)
     {
-        var info = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin is not null, UseShellExecute = false,
-        };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) info.Environment[k] = v;
+        var info = Info(fileName, args, environment);
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.RedirectStandardInput = stdin is not null;
+        info.UseShellExecute = false;
         using var p = Process.Start(info) ?? throw new InvalidOperationException($"could not start {fileName}");
         if (stdin is not null)
         {
@@ -61,6 +57,14 @@ public sealed class ChildProcess : IDisposable
             throw new TimeoutException($"{fileName} {string.Join(' ', info.ArgumentList)} did not finish in {timeout.TotalSeconds:F0} s");
         }
         return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static ProcessStartInfo Info(string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment)
+    {
+        var info = new ProcessStartInfo(fileName);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) info.Environment[k] = v;
+        return info;
     }
 
     /// <summary>Every line the process wrote (stdout and stderr) so far.</summary>

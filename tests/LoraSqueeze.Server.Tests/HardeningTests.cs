@@ -69,6 +69,10 @@ public sealed class HardeningTests
             Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
             Assert.Contains("does not decode", ex.Status.Detail);
         }
+        // A body over gRPC's 4 MiB receive limit is refused without being buffered whole.
+        var huge = new GenerateRequest { Text = new string('a', 5 << 20) }.ToByteArray();
+        var tooBig = await Assert.ThrowsAsync<RpcException>(() => invoker.AsyncUnaryCall(generate, null, new CallOptions(), huge).ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, tooBig.StatusCode);
         // Valid bytes through the same raw path still generate.
         var reply = GenerateResponse.Parser.ParseFrom(await invoker.AsyncUnaryCall(generate, null, new CallOptions(),
             new GenerateRequest { Text = "hello", Sampling = new SamplingOptions { MaxTokens = 2 } }.ToByteArray()).ResponseAsync);

@@ -16,8 +16,8 @@ namespace LoraSqueeze.Engine.Adapters;
 /// <see cref="AdapterLease"/>; each load runs once however many requests wait for it, on a loader task off the engine
 /// thread. Evictions are decided here: device slots in <see cref="Reserve"/> (least recently used unleased slot), the
 /// host tier by its <see cref="HostAdapterCache"/>. The engine thread asks one question, <see cref="Reserve"/>, and
-/// runs what this class posts to the <see cref="EngineMailbox"/> (frees) through <see cref="Dispose(LoraWeights)"/>
-/// and <see cref="Drain"/>; the manager never sees the engine.
+/// runs what this class posts to the <see cref="EngineMailbox"/> (frees: disposing weights, <see cref="Drain"/>); the
+/// manager never sees the engine.
 /// </summary>
 public sealed class AdapterManager : IDisposable
 {
@@ -320,9 +320,6 @@ public sealed class AdapterManager : IDisposable
         PublishDeviceGauges();
         return SlotReservation.Ready(slot);
     }
-
-    /// <summary>Engine thread: frees host factors nobody holds any more.</summary>
-    public static void Dispose(LoraWeights weights) => weights.Dispose();
 
     /// <summary>Engine thread: an unloaded adapter's last lease ended; free its slot and factors and report it drained.</summary>
     public void Drain(AdapterRecord record, IModelRunner device)

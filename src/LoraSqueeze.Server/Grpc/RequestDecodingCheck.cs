@@ -10,7 +10,9 @@ namespace LoraSqueeze.Server.Grpc;
 /// INVALID_ARGUMENT and the parser's reason. Grpc.AspNetCore decodes the request before any interceptor runs and maps a
 /// failure to UNKNOWN "Exception was thrown by handler" (grpc/grpc-dotnet#1077: no hook reaches it), so this middleware
 /// decodes the one request message of our unary and server-streaming methods first, with the method's own parser, and
-/// hands the same bytes on untouched when they decode. Compressed or oversized messages are left to gRPC itself.
+/// hands the same bytes on untouched when they decode. Compressed messages are left to gRPC itself; a body over gRPC's
+/// default 4 MiB receive limit is answered RESOURCE_EXHAUSTED, as gRPC would, after reading no more than the limit (an
+/// HTTP/2 request has no Content-Length to judge it by beforehand).
 /// </summary>
 internal sealed class RequestDecodingCheck(RequestDelegate next)
 {
@@ -21,26 +23,40 @@ internal sealed class RequestDecodingCheck(RequestDelegate next)
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (!HttpMethods.IsPost(context.Request.Method) || !Parsers.TryGetValue(context.Request.Path.Value ?? "", out var parser)
-            || context.Request.ContentLength is > MaxCheckedBytes)
+        if (!HttpMethods.IsPost(context.Request.Method) || !Parsers.TryGetValue(context.Request.Path.Value ?? "", out var parser))
         {
             await next(context);
             return;
         }
         var body = new MemoryStream();
-        await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+        var chunk = new byte[1 << 16];
+        int n;
+        while ((n = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            body.Write(chunk, 0, n);
+            if (body.Length > MaxCheckedBytes + 5)
+            {
+                Refuse(context, global::Grpc.Core.StatusCode.ResourceExhausted, $"the request message is larger than {MaxCheckedBytes} bytes");
+                return;
+            }
+        }
         var bytes = body.GetBuffer().AsMemory(0, (int)body.Length);
         if (Problem(bytes.Span, parser) is { } problem)
         {
-            // A trailers-only response: the status travels in the headers, with no message.
-            context.Response.ContentType = "application/grpc";
-            context.Response.Headers["grpc-status"] = ((int)global::Grpc.Core.StatusCode.InvalidArgument).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            context.Response.Headers["grpc-message"] = Uri.EscapeDataString($"the request message does not decode: {problem}");
+            Refuse(context, global::Grpc.Core.StatusCode.InvalidArgument, $"the request message does not decode: {problem}");
             return;
         }
         body.Position = 0;
         context.Request.Body = body;
         await next(context);
+    }
+
+    /// <summary>A trailers-only response: the status travels in the headers, with no message.</summary>
+    private static void Refuse(HttpContext context, global::Grpc.Core.StatusCode status, string message)
+    {
+        context.Response.ContentType = "application/grpc";
+        context.Response.Headers["grpc-status"] = ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        context.Response.Headers["grpc-message"] = Uri.EscapeDataString(message);
     }
 
     /// <summary>Why the framed message does not decode, or null when it does (or is not ours to judge).</summary>
