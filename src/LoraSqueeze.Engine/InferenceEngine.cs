@@ -57,6 +57,9 @@ public sealed class InferenceEngine : IDisposable
 
     public RequestLimits Limits => _options.Limits;
 
+    /// <summary>True once the engine is shutting down (or its thread has crashed): no new work is accepted.</summary>
+    public bool Stopping => _stopping;
+
     public void Start()
     {
         if (!_thread.IsAlive && !_stopping) _thread.Start();
@@ -251,6 +254,28 @@ public sealed class InferenceEngine : IDisposable
         _metrics.KvCacheUsage.Set((double)held / ((long)limits.MaxBatch * limits.MaxSequenceLength));
         _metrics.QueueDepth.Set(Math.Max(0, Waiting));
         _metrics.RunningRequests.Set(core.ActiveCount);
+        PublishLoraInfo(core);
+    }
+
+    private string[]? _loraLabels;
+    private long _loraPublishedAt;
+
+    /// <summary>
+    /// The LoRA residency series: replaced when its adapter lists change, re-stamped at most once a second otherwise
+    /// (the engine loop may turn hundreds of times a second).
+    /// </summary>
+    private void PublishLoraInfo(EngineCore core)
+    {
+        var running = string.Join(',', _adapters.DeviceResidentIds());
+        var waiting = string.Join(',', core.Scheduler.Waiting.Select(r => r.AdapterId).OfType<string>().Distinct(StringComparer.Ordinal));
+        string[] labels = [core.Runner.SlotCount.ToString(System.Globalization.CultureInfo.InvariantCulture), running, waiting];
+        bool changed = _loraLabels is null || !_loraLabels.AsSpan().SequenceEqual(labels);
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (!changed && System.Diagnostics.Stopwatch.GetElapsedTime(_loraPublishedAt, now) < TimeSpan.FromSeconds(1)) return;
+        if (changed && _loraLabels is not null) _metrics.LoraRequestsInfo.RemoveLabelled(_loraLabels);
+        _metrics.LoraRequestsInfo.WithLabels(labels).Set(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0);
+        _loraLabels = labels;
+        _loraPublishedAt = now;
     }
 
     private void Shutdown(EngineCore? core)

@@ -118,8 +118,8 @@ public sealed class CausalLM : IDisposable
 
     /// <summary>
     /// Runs one packed step: every chunk's tokens go through the decoder, their K/V are written into
-    /// <paramref name="cache"/>, and the logits of each chunk's last token come back as float32 [chunks, vocab] in the
-    /// order given. The caller owns the result (call inside a dispose scope and inference mode); each layer runs in a
+    /// <paramref name="cache"/>, and the logits of each chunk's last token (of every token when the chunk asks for
+    /// <see cref="SequenceChunk.AllLogits"/>) come back as float32 [rows, vocab] in the order given. The caller owns the result (call inside a dispose scope and inference mode); each layer runs in a
     /// dispose scope of its own.
     /// </summary>
     public Tensor Forward(IReadOnlyList<SequenceChunk> chunks, KvCache cache)
@@ -145,8 +145,8 @@ public sealed class CausalLM : IDisposable
             }
             input.Dispose();                                                                 // the previous hidden state
         }
-        var last = Norm.Forward(x.index_select(0, batch.LastRows));                          // [S, hidden], caller order
-        return nn.functional.linear(last, LmHead).to_type(ScalarType.Float32);             // [S, vocab]
+        var last = Norm.Forward(x.index_select(0, batch.OutputRows));                        // [R, hidden], caller order
+        return nn.functional.linear(last, LmHead).to_type(ScalarType.Float32);             // [R, vocab]
     }
 
     /// <summary>

@@ -12,7 +12,7 @@ public sealed class CliErrorTests : IDisposable
 
     [Fact]
     public void Serve_with_a_bad_size() =>
-        AssertCleanError(Run("serve", "--model", DemoFixture.Assets.ModelDir, "--host-cache", "abc", "--port", "0", "--metrics-port", "0"), "'abc'");
+        AssertCleanError(Run("serve", "--model", DemoFixture.Assets.ModelDir, "--host-cache", "abc", "--port", "0", "--metrics-port", "0", "--http-port", "0"), "'abc'");
 
     [Fact]
     public void Serve_with_an_unsupported_model()
@@ -21,7 +21,7 @@ public sealed class CliErrorTests : IDisposable
         Directory.CreateDirectory(model);
         File.WriteAllText(Path.Combine(model, "config.json"),
             """{ "model_type": "gpt2", "vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4 }""");
-        AssertCleanError(Run("serve", "--model", model, "--port", "0", "--metrics-port", "0"), "gpt2");
+        AssertCleanError(Run("serve", "--model", model, "--port", "0", "--metrics-port", "0", "--http-port", "0"), "gpt2");
     }
 
     [Fact]
@@ -31,7 +31,7 @@ public sealed class CliErrorTests : IDisposable
         var model = Path.Combine(_dir, "no-weights");
         Directory.CreateDirectory(model);
         foreach (var file in Directory.GetFiles(DemoFixture.Assets.ModelDir, "*.json")) File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
-        var (code, stdout, stderr) = Run("serve", "--model", model, "--port", "0", "--metrics-port", "0");
+        var (code, stdout, stderr) = Run("serve", "--model", model, "--port", "0", "--metrics-port", "0", "--http-port", "0");
         // The engine's own log line goes to stdout (console logger); it must not carry a stack trace either.
         Assert.DoesNotContain("   at ", stdout);
         AssertCleanError((code, stdout, stderr), "model.safetensors");

@@ -48,7 +48,7 @@ public sealed class ServeAndClientTests(ServeProcess server) : IClassFixture<Ser
     [Fact]
     public void Serve_with_a_model_and_no_adapter_roots_says_so_in_its_ready_line()
     {
-        using var serve = CliProcess.Start(["serve", "--model", DemoFixture.Assets.ModelDir, "--port", "0", "--metrics-port", "0"]);
+        using var serve = CliProcess.Start(["serve", "--model", DemoFixture.Assets.ModelDir, "--port", "0", "--metrics-port", "0", "--http-port", "0"]);
         var ready = serve.WaitForLine(l => l.Contains(ReadyText, StringComparison.Ordinal), TimeSpan.FromSeconds(90));
         Assert.Contains("adapter roots [none: no adapter can be served; pass --adapters DIR]", ready);
     }

@@ -18,7 +18,7 @@ public sealed partial class ServeProcess : IDisposable
     {
         var demo = DemoFixture.Assets;
         _process = CliProcess.Start(
-            ["serve", "--model", demo.ModelDir, "--adapters", demo.AdapterRoot, "--port", "0", "--metrics-port", "0", "--slots", "2"],
+            ["serve", "--model", demo.ModelDir, "--adapters", demo.AdapterRoot, "--port", "0", "--metrics-port", "0", "--http-port", "0", "--slots", "2"],
             new Dictionary<string, string> { ["LORASQUEEZE_SERVER__TARGETRANK"] = "8", ["LORASQUEEZE_SERVER__SLOTS"] = "5" });
         string ready;
         try

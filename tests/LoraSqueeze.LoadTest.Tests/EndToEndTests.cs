@@ -32,6 +32,7 @@ public sealed class EndToEndTests : IAsyncLifetime
             MaxPromptTokens = 64,
             Port = 0,
             MetricsPort = 0,
+            HttpPort = 0,
             TorchThreads = 1,
         };
         _app = LoraSqueezeServer.Build(options, ServerBackends.ForModel(options), l => l.SetMinimumLevel(LogLevel.Warning));

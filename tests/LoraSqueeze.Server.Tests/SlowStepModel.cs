@@ -16,6 +16,7 @@ internal sealed class SlowStepModel(IModelRunner inner, TimeSpan delay) : IModel
     private readonly ConcurrentDictionary<long, int> _tokens = new();
     private readonly ConcurrentDictionary<long, byte> _cancelled = new();
     private int _active;
+    private int _peak;
 
     public int SlotCount => inner.SlotCount;
 
@@ -26,6 +27,11 @@ internal sealed class SlowStepModel(IModelRunner inner, TimeSpan delay) : IModel
 
     /// <summary>Sequences in the batch after the engine's last call into the runner.</summary>
     public int PublishedActiveCount => Volatile.Read(ref _active);
+
+    /// <summary>The most sequences one step has run since the last <see cref="ResetPeak"/>.</summary>
+    public int PeakActiveCount => Volatile.Read(ref _peak);
+
+    public void ResetPeak() => Volatile.Write(ref _peak, 0);
 
     /// <summary>Request ids the engine admitted.</summary>
     public ConcurrentBag<long> Admitted { get; } = [];
@@ -51,6 +57,8 @@ internal sealed class SlowStepModel(IModelRunner inner, TimeSpan delay) : IModel
     public IReadOnlyList<SampledToken> Execute(ScheduledStep step)
     {
         Thread.Sleep(delay);
+        int running = step.Decode.Count + step.Prefill.Count;
+        if (running > Volatile.Read(ref _peak)) Volatile.Write(ref _peak, running);
         var tokens = inner.Execute(step);
         foreach (var t in tokens) _tokens.AddOrUpdate(t.RequestId, 1, (_, n) => n + 1);
         Publish();

@@ -37,6 +37,12 @@ public sealed class TestServer : IAsyncDisposable
     public Protos.V1.Adapters.AdaptersClient Adapters { get; }
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>The OpenAI base URL (<c>http://127.0.0.1:PORT/v1</c>).</summary>
+    public Uri OpenAiBaseUri => Endpoints.OpenAiBaseUri;
+
+    /// <summary>The base model's name in the OpenAI API.</summary>
+    public string ServedModel => Options.ResolvedServedModelName;
+
     /// <param name="configure">Changes to the test defaults.</param>
     /// <param name="wrapModel">Wraps the real model runner the engine thread creates (to slow its steps or watch its batch).</param>
     /// <param name="wrapLoader">Wraps the real adapter loader (to hold a load open while a test races it).</param>
@@ -61,6 +67,7 @@ public sealed class TestServer : IAsyncDisposable
             AdapterRoots = [root],
             Port = 0,
             MetricsPort = 0,
+            HttpPort = 0,
             TorchThreads = 1,
         };
         configure?.Invoke(options);

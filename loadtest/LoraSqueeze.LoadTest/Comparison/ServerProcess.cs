@@ -28,9 +28,9 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public static async Task<ServerProcess> StartAsync(string launcher, IEnumerable<string> serveArgs, string logPath, TimeSpan timeout, CancellationToken ct)
     {
-        int port = FreePort.Next(), metricsPort = FreePort.Next();
+        int port = FreePort.Next(), metricsPort = FreePort.Next(), httpPort = FreePort.Next();
         var process = ChildProcess.Start(launcher, ["serve", "--port", port.ToString(CultureInfo.InvariantCulture),
-            "--metrics-port", metricsPort.ToString(CultureInfo.InvariantCulture), .. serveArgs], logPath: logPath);
+            "--metrics-port", metricsPort.ToString(CultureInfo.InvariantCulture), "--http-port", httpPort.ToString(CultureInfo.InvariantCulture), .. serveArgs], logPath: logPath);
         var server = new ServerProcess(process, port, metricsPort);
         try
         {

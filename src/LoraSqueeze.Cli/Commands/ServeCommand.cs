@@ -23,7 +23,9 @@ public static class ServeCommand
         var d = new ServerOptions();
         var config = new Option<string?>("--config") { Description = "Your own settings file (JSON, a \"Server\" section), read after the shipped appsettings.json and before the environment; a rebuild never overwrites it." };
         var port = new Option<int?>("--port") { Description = $"gRPC port (default {d.Port})." };
-        var metricsPort = new Option<int?>("--metrics-port") { Description = $"/metrics port (default {d.MetricsPort})." };
+        var metricsPort = new Option<int?>("--metrics-port") { Description = $"/metrics port (default {d.MetricsPort}); /metrics is on --http-port too." };
+        var httpPort = new Option<int?>("--http-port") { Description = $"OpenAI-compatible HTTP API port: /v1/..., /health, /metrics (default {d.HttpPort})." };
+        var servedName = new Option<string?>("--served-model-name") { Description = "The base model's name in the OpenAI API's 'model' field (default: the model folder's name)." };
         var targetRank = new Option<int?>("--target-rank") { Description = $"Rank every adapter is squeezed to (default {d.TargetRank})." };
         var slots = new Option<int?>("--slots") { Description = $"Device adapter slots (default {d.Slots})." };
         var hostCache = new Option<string?>("--host-cache") { Description = $"Host cache budget, e.g. 512MiB (default {ByteSize.Format(d.HostCacheBytes)}; 0 = none)." };
@@ -41,9 +43,9 @@ public static class ServeCommand
         var slotDType = new Option<string?>("--slot-dtype") { Description = "Device slot storage: float32 (default), bfloat16 (half the bytes) or int8 (a quarter, per-row scales)." };
         var kernel = new Option<LoraKernel?>("--lora-kernel") { Description = "LoRA kernel: bgmv (default), segmented or gathered." };
         var preload = new Option<bool>("--preload") { Description = "Load every adapter under the roots into the host tier at start-up (until the host cache is full)." };
-        var cmd = new Command("serve", "Run the gRPC inference server (the demo model when no --model is given).")
+        var cmd = new Command("serve", "Run the inference server: gRPC and the OpenAI-compatible HTTP API (the demo model when no --model is given).")
         {
-            model, adapters, config, port, metricsPort, targetRank, slots, hostCache, maxBatch, queue, adminToken, adminTokenFile, device,
+            model, adapters, config, port, metricsPort, httpPort, servedName, targetRank, slots, hostCache, maxBatch, queue, adminToken, adminTokenFile, device,
             layout, paddedMaxRank, slotDType, kernel, preload,
         };
         // Everything, flag parsing included (--host-cache abc), runs inside CliErrors: one line on stderr, no trace.
@@ -55,6 +57,8 @@ public static class ServeCommand
                 if (parse.GetValue(adapters) is { Length: > 0 } roots) o.AdapterRoots = [.. roots];
                 if (parse.GetValue(port) is { } p) o.Port = p;
                 if (parse.GetValue(metricsPort) is { } mp) o.MetricsPort = mp;
+                if (parse.GetValue(httpPort) is { } hp) o.HttpPort = hp;
+                if (parse.GetValue(servedName) is { } sn) o.ServedModelName = sn;
                 if (parse.GetValue(targetRank) is { } r) o.TargetRank = r;
                 if (parse.GetValue(slots) is { } s) o.Slots = s;
                 if (parse.GetValue(hostCache) is { } h) o.HostCacheBytes = ByteSize.Parse(h);
@@ -104,5 +108,7 @@ public static class ServeCommand
             : DemoAssets.Ensure(Path.Combine(AppContext.BaseDirectory, "demo"));
         options.ModelPath = demo.ModelDir;
         if (options.AdapterRoots.Count == 0) options.AdapterRoots = [demo.AdapterRoot];
+        // The demo's folder is called "model"; in the OpenAI API it answers to "demo" unless a name is configured.
+        if (options.ServedModelName.Length == 0) options.ServedModelName = "demo";
     }
 }

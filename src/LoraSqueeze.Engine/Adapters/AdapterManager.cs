@@ -233,6 +233,32 @@ public sealed class AdapterManager : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// The folder adapter <paramref name="adapterId"/> is (or would be) loaded from: its record's source when it is in
+    /// memory, else its folder under the roots; null when unknown. Refuses ids whose folder links outside the roots.
+    /// </summary>
+    public string? SourceDirectory(string adapterId)
+    {
+        if (_records.TryGetValue(adapterId, out var record)) return record.SourceDirectory;
+        _paths.EnsureIdNotOutside(adapterId);
+        return _paths.FindById(adapterId);
+    }
+
+    /// <summary>Ids of the adapters in device slots now, in slot order (the gateways' "running" LoRA adapters).</summary>
+    public IReadOnlyList<string> DeviceResidentIds()
+    {
+        lock (_gate)
+        {
+            if (_slots is null) return [];
+            var ids = new List<string>(_slots.Used);
+            for (int i = 0; i < _slots.Count; i++)
+            {
+                if (_slots[i] is { } record) ids.Add(record.Id);
+            }
+            return ids;
+        }
+    }
+
     /// <summary>The adapter's state in memory, or on disk when only found under the roots; null when unknown.</summary>
     public AdapterSnapshot? Get(string adapterId)
     {

@@ -22,6 +22,8 @@ public sealed class ModelRunner : IModelRunner
     private readonly CausalLM _model;
     private readonly KvCache _cache;
     private readonly Dictionary<long, TokenSampler> _samplers = [];
+    private readonly Dictionary<long, List<PositionLogprobs>> _promptLogprobs = [];
+    private readonly int[] _endTokens;
     private readonly List<SampledToken> _sampled = [];
     private readonly bool _ownsModel;
 
@@ -35,6 +37,7 @@ public sealed class ModelRunner : IModelRunner
         if (window is int w && options.MaxSequenceLength > w)
             throw new ArgumentException($"MaxSequenceLength {options.MaxSequenceLength} exceeds the model's sliding_window {w}, which this runtime does not implement");
         _model = model;
+        _endTokens = [.. options.EosTokenIds ?? c.EosTokenIds ?? []];
         _cache = model.CreateCache(options.MaxBatch, options.MaxSequenceLength);
     }
 
@@ -75,10 +78,18 @@ public sealed class ModelRunner : IModelRunner
         if (sequence.Slot >= 0 && !_model.Adapters.IsInstalled(sequence.Slot))
             throw new ArgumentException($"request {sequence.Id}: adapter slot {sequence.Slot} holds no adapter");
         _cache.ClearRow(sequence.Row);
-        _samplers.Add(sequence.Id, new TokenSampler(sequence.Request.Sampling, sequence.Request.PromptTokens));
+        var sampling = sequence.Request.Sampling;
+        // min_tokens masks EOS and the one-token stops (vLLM's MinTokensLogitsProcessor).
+        var ends = _endTokens.Concat(sampling.StopTokenSequences?.Where(s => s.Length == 1).Select(s => s[0]) ?? []);
+        _samplers.Add(sequence.Id, new TokenSampler(sampling, sequence.Request.PromptTokens, ends));
+        if (sampling.PromptLogprobs) _promptLogprobs.Add(sequence.Id, new List<PositionLogprobs>(sequence.Request.PromptTokens.Length));
     }
 
-    public void Release(long requestId, FinishReason reason) => _samplers.Remove(requestId);
+    public void Release(long requestId, FinishReason reason)
+    {
+        _samplers.Remove(requestId);
+        _promptLogprobs.Remove(requestId);
+    }
 
     public IReadOnlyList<SampledToken> Execute(ScheduledStep step)
     {
@@ -96,16 +107,23 @@ public sealed class ModelRunner : IModelRunner
     private void Run(List<ScheduledChunk> chunks)
     {
         var packed = new List<SequenceChunk>(chunks.Count);
-        foreach (var c in chunks) packed.Add(new SequenceChunk(c.Sequence.Row, c.Start, c.Tokens(), c.Sequence.Slot));
-        using var logits = _model.Forward(packed, _cache);                                  // [chunks, vocab]
+        foreach (var c in chunks)
+        {
+            bool allLogits = !c.IsDecode && _promptLogprobs.ContainsKey(c.Sequence.Id);
+            packed.Add(new SequenceChunk(c.Sequence.Row, c.Start, c.Tokens(), c.Sequence.Slot, allLogits));
+        }
+        using var logits = _model.Forward(packed, _cache);                                  // [rows, vocab]: one per chunk, or its every token
         int vocab = (int)logits.shape[1];
         using var host = logits.cpu();
-        var rows = host.data<float>().ToArray();                                             // [chunks·vocab]
+        var rows = host.data<float>().ToArray();                                             // [rows·vocab]
+        int next = 0;
         for (int i = 0; i < chunks.Count; i++)
         {
             var c = chunks[i];
+            if (packed[i].AllLogits) next = CollectPromptLogprobs(c, rows, next, vocab);
+            int at = next++;
             if (!c.Samples) continue;
-            var row = rows.AsSpan(i * vocab, vocab);
+            var row = rows.AsSpan(at * vocab, vocab);
             // A NaN or ±Inf logit (an adapter whose weights overflow) has no distribution to sample from: the sequence is
             // failed (SampledToken.NonFinite) rather than streamed garbage. The sum is non-finite iff some logit is, or
             // the logits are so large that their sum overflows, which no sane model produces either.
@@ -115,8 +133,30 @@ public sealed class ModelRunner : IModelRunner
                 continue;
             }
             var (token, logprob) = _samplers[c.Sequence.Id].Next(row);
-            _sampled.Add(new SampledToken(c.Sequence.Id, token, logprob));
+            int k = c.Sequence.Request.Sampling.TopLogprobs;
+            var top = k > 0 ? Logprobs.Top(row, k, Logprobs.LogSumExp(row)) : null;
+            _sampled.Add(new SampledToken(c.Sequence.Id, token, logprob, top, _promptLogprobs.GetValueOrDefault(c.Sequence.Id)));
         }
+    }
+
+    /// <summary>
+    /// A prompt chunk's rows but its last: row j (position Start+j) scores the prompt token at Start+j+1. The chunk's
+    /// last row scores the first token of the next chunk, or is the sampling row of the last chunk (left to the
+    /// caller, and scored here only when a later chunk follows). Returns the index of the chunk's last row.
+    /// </summary>
+    private int CollectPromptLogprobs(ScheduledChunk c, float[] rows, int first, int vocab)
+    {
+        var prompt = c.Sequence.Request.PromptTokens;
+        var list = _promptLogprobs[c.Sequence.Id];
+        int k = Math.Max(1, c.Sequence.Request.Sampling.TopLogprobs);
+        int scored = c.Start + c.Count < prompt.Length ? c.Count : c.Count - 1;
+        for (int j = 0; j < scored; j++)
+        {
+            var row = rows.AsSpan((first + j) * vocab, vocab);
+            double lse = Logprobs.LogSumExp(row);
+            list.Add(new PositionLogprobs(Logprobs.At(row, prompt[c.Start + j + 1], lse), Logprobs.Top(row, k, lse)));
+        }
+        return first + c.Count - 1;
     }
 
     public void InstallAdapter(int slot, LoraWeights weights) => _model.Adapters.Install(slot, weights);

@@ -16,7 +16,8 @@ public sealed class EngineMetrics
     {
         Registry = registry;
         var f = Prometheus.Metrics.WithCustomRegistry(registry);
-        Requests = f.CreateCounter("lorasqueeze_requests_total", "gRPC requests by method and final status code.",
+        Requests = f.CreateCounter("lorasqueeze_requests_total",
+            "Requests by method (gRPC method, or the OpenAI HTTP route) and final status code (gRPC status name, or HTTP status).",
             new CounterConfiguration { LabelNames = ["method", "status"] });
         RequestDuration = f.CreateHistogram("lorasqueeze_request_duration_seconds", "End-to-end gRPC request latency.",
             new HistogramConfiguration { LabelNames = ["method"], Buckets = LatencyBuckets });
@@ -55,6 +56,12 @@ public sealed class EngineMetrics
             new HistogramConfiguration { Buckets = LatencyBuckets });
         KvCacheUsage = f.CreateGauge("lorasqueeze_kv_cache_usage_ratio",
             "Share of the KV cache's positions (rows × row length) held by running sequences, 0..1.");
+        // The llm-d router's LoRA-affinity contract (vLLM's vllm:lora_requests_info; docs/server.md "Metrics for gateways"):
+        // one series whose labels list the adapters, valued at the Unix time of its last update, so a scraper keeps the newest.
+        LoraRequestsInfo = f.CreateGauge("lorasqueeze_lora_requests_info",
+            "Adapter residency for gateways: max_lora = device slots, running_lora_adapters = adapters in device slots, " +
+            "waiting_lora_adapters = adapters that queued requests wait for (comma-separated); the value is the Unix time of the last update.",
+            new GaugeConfiguration { LabelNames = ["max_lora", "running_lora_adapters", "waiting_lora_adapters"] });
         PreloadPending = f.CreateGauge("lorasqueeze_adapter_preload_pending",
             "Adapters the start-up preload has still to load into the host tier (0 when it is finished or off).");
         PreloadFinished = f.CreateGauge("lorasqueeze_adapter_preload_finished",
@@ -98,6 +105,7 @@ public sealed class EngineMetrics
     public Gauge HostBudgetBytes { get; }
     public Histogram QueueWait { get; }
     public Gauge KvCacheUsage { get; }
+    public Gauge LoraRequestsInfo { get; }
     public Gauge PreloadPending { get; }
     public Gauge PreloadFinished { get; }
 }

@@ -1,3 +1,4 @@
+using LoraSqueeze.Model.Sampling;
 using LoraSqueeze.Engine.Requests;
 
 namespace LoraSqueeze.Engine.Scheduling;
@@ -40,7 +41,8 @@ public sealed class ScheduledStep
 /// One sampled token of a step, in the order of the step's sampling chunks (prefill, then decode). TokenId −1: the
 /// logits were not finite, so nothing could be sampled (<see cref="NonFinite"/>).
 /// </summary>
-public readonly record struct SampledToken(long RequestId, int TokenId, float Logprob)
+public readonly record struct SampledToken(long RequestId, int TokenId, float Logprob,
+    TokenLogprob[]? Top = null, IReadOnlyList<PositionLogprobs>? Prompt = null)
 {
     public static SampledToken NonFinite(long requestId) => new(requestId, -1, float.NaN);
 

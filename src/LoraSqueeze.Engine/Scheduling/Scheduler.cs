@@ -39,6 +39,9 @@ public sealed class Scheduler
 
     public IReadOnlyList<SequenceState> Running => _running;
 
+    /// <summary>Requests queued for admission, oldest first.</summary>
+    public IEnumerable<GenerationRequest> Waiting => _waiting;
+
     /// <summary>Queues a request (validated by the caller) behind those already waiting.</summary>
     public void Add(GenerationRequest request)
     {
@@ -135,7 +138,7 @@ public sealed class Scheduler
             }
             s.Generated.Add(token.TokenId);
             var finish = FinishOf(s, token.TokenId);
-            events.Add(new TokenEvent(s.Id, token.TokenId, s.Request.Sampling.Logprobs ? token.Logprob : float.NaN, finish));
+            events.Add(new TokenEvent(s.Id, token.TokenId, s.Request.Sampling.Logprobs ? token.Logprob : float.NaN, finish, token.Top, token.Prompt));
             if (finish == FinishReason.None) continue;
             _freeRows.Push(s.Row);
             _running.Remove(s);

@@ -9,6 +9,15 @@ public interface ITextCodec
     /// <summary>Token ids of a prompt, with the model's special prefix tokens (BOS) when it has them.</summary>
     int[] Encode(string text);
 
+    /// <summary>
+    /// Token ids of a text; without <paramref name="addSpecialTokens"/> the post-processor adds nothing (a rendered
+    /// chat template already holds its BOS, as transformers' apply_chat_template encodes it).
+    /// </summary>
+    int[] Encode(string text, bool addSpecialTokens);
+
+    /// <summary>The text of one token as logprobs show it (special tokens included, e.g. <c>&lt;|eot_id|&gt;</c>).</summary>
+    string TokenText(int tokenId);
+
     /// <summary>Text of generated token ids (special tokens skipped).</summary>
     string Decode(IReadOnlyList<int> tokenIds);
 

@@ -7,6 +7,10 @@ public sealed class TokenizerTextCodec(ITokenizer tokenizer, int modelVocabSize)
 {
     public int[] Encode(string text) => tokenizer.Encode(text, addSpecialTokens: true);
 
+    public int[] Encode(string text, bool addSpecialTokens) => tokenizer.Encode(text, addSpecialTokens);
+
+    public string TokenText(int tokenId) => tokenizer.Decode([tokenId], skipSpecialTokens: false);
+
     public string Decode(IReadOnlyList<int> tokenIds)
     {
         var ids = tokenIds as int[] ?? tokenIds.ToArray();

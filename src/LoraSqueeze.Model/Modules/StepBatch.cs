@@ -7,8 +7,10 @@ namespace LoraSqueeze.Model.Modules;
 /// One chunk of a sequence processed in a step: <paramref name="Tokens"/> at positions StartPosition.. in KV-cache row
 /// <paramref name="CacheRow"/>, using adapter slot <paramref name="AdapterSlot"/> (−1 = base model). A prefill is a
 /// chunk starting at 0 (or where the previous prefill chunk stopped); a decode step is a one-token chunk.
+/// <paramref name="AllLogits"/>: the forward returns logits for every token of the chunk, not only its last (prompt
+/// logprobs, OpenAI's <c>echo</c> with <c>logprobs</c>).
 /// </summary>
-public sealed record SequenceChunk(int CacheRow, int StartPosition, int[] Tokens, int AdapterSlot);
+public sealed record SequenceChunk(int CacheRow, int StartPosition, int[] Tokens, int AdapterSlot, bool AllLogits = false);
 
 /// <summary>
 /// Everything a forward pass needs about a packed step, built once and shared by all layers: token ids and positions
@@ -23,7 +25,7 @@ internal sealed class StepBatch
     public required Tensor CacheRows { get; init; }     // [S] int64, cache row per chunk (packed order)
     public required Tensor? PadIndex { get; init; }     // [T] int64, chunk·Qmax + j; null when every chunk has Qmax tokens
     public required Tensor Mask { get; init; }          // [S, 1, Qmax, Kmax] bool, key position ≤ query position
-    public required Tensor LastRows { get; init; }      // [S] int64, packed row of each chunk's last token, in caller order
+    public required Tensor OutputRows { get; init; }    // [R] int64, packed rows whose logits are returned: each chunk's last (all when AllLogits), caller order
     public required LoraMapping Lora { get; init; }
     public required int Chunks { get; init; }           // S
     public required int QueryLength { get; init; }      // Qmax
@@ -47,6 +49,7 @@ internal sealed class StepBatch
         var pad = new long[total];
         var rows = new long[chunks.Count];
         var queryPos = new long[chunks.Count * qmax];
+        var first = new long[chunks.Count];
         var last = new long[chunks.Count];
         int t = 0;
         for (int s = 0; s < order.Length; s++)
@@ -56,6 +59,7 @@ internal sealed class StepBatch
             if (c.StartPosition < 0 || c.StartPosition + c.Tokens.Length > cacheMaxLength)
                 throw new ArgumentException($"chunk positions {c.StartPosition}..{c.StartPosition + c.Tokens.Length - 1} exceed the cache length {cacheMaxLength}");
             rows[s] = c.CacheRow;
+            first[order[s]] = t;
             for (int j = 0; j < qmax; j++)
             {
                 // Padded query slots attend to the chunk's first position (always written) so no softmax row is empty.
@@ -71,6 +75,11 @@ internal sealed class StepBatch
             }
             last[order[s]] = t - 1;
         }
+        var outputs = new List<long>(chunks.Count);
+        for (int i = 0; i < chunks.Count; i++)
+        {
+            for (long r = chunks[i].AllLogits ? first[i] : last[i]; r <= last[i]; r++) outputs.Add(r);
+        }
         bool padded = total != chunks.Count * qmax;
         var keyPos = arange(kmax, dtype: ScalarType.Int64, device: device).view(1, 1, 1, kmax);          // [1, 1, 1, Kmax]
         var qPos = tensor(queryPos, device: device).view(chunks.Count, 1, qmax, 1);                        // [S, 1, Qmax, 1]
@@ -82,7 +91,7 @@ internal sealed class StepBatch
             CacheRows = tensor(rows, device: device),
             PadIndex = padded ? tensor(pad, device: device) : null,
             Mask = keyPos.le(qPos),                                                                        // [S, 1, Qmax, Kmax]
-            LastRows = tensor(last, device: device),
+            OutputRows = tensor(outputs.ToArray(), device: device),
             Lora = LoraMapping.FromGroupedRows(rowSlots, device),
             Chunks = chunks.Count,
             QueryLength = qmax,

@@ -10,14 +10,21 @@ public sealed class TokenSampler
     private readonly SamplingParams _p;
     private readonly SplitMix64 _rng;
     private readonly HashSet<int> _seen;
+    private readonly int[] _suppressed;
     private float[] _work = [];
     private int[] _index = [];
+    private int _generated;
 
-    public TokenSampler(SamplingParams p, IEnumerable<int> promptTokens)
+    /// <summary>
+    /// A sampler for one sequence. <paramref name="endTokens"/> (EOS and one-token stops) are masked out while fewer than
+    /// <see cref="SamplingParams.MinTokens"/> tokens have been sampled.
+    /// </summary>
+    public TokenSampler(SamplingParams p, IEnumerable<int> promptTokens, IEnumerable<int>? endTokens = null)
     {
         _p = p;
         _rng = new SplitMix64(unchecked((ulong)(p.Seed ?? Random.Shared.NextInt64())));
         _seen = [.. promptTokens];
+        _suppressed = p.MinTokens > 0 ? [.. (endTokens ?? []).Distinct()] : [];
     }
 
     /// <summary>Picks the next token and returns it with its raw log-probability (log-softmax of <paramref name="logits"/>).</summary>
@@ -27,6 +34,13 @@ public sealed class TokenSampler
         if (_work.Length != v) { _work = new float[v]; _index = new int[v]; }
         var w = _work;
         logits.CopyTo(w);
+        if (_generated++ < _p.MinTokens)
+        {
+            foreach (int t in _suppressed)
+            {
+                if ((uint)t < (uint)v) w[t] = float.NegativeInfinity;
+            }
+        }
         if (_p.RepetitionPenalty != 1f)
         {
             foreach (int t in _seen)
@@ -36,7 +50,7 @@ public sealed class TokenSampler
         }
         int token = _p.Temperature == 0f ? ArgMax(w) : Draw(w);
         _seen.Add(token);
-        return (token, LogSoftmaxAt(logits, token));
+        return (token, Logprobs.At(logits, token, Logprobs.LogSumExp(logits)));
     }
 
     private int Draw(float[] w)
@@ -115,14 +129,5 @@ public sealed class TokenSampler
         int best = 0;
         for (int i = 1; i < w.Length; i++) if (w[i] > w[best]) best = i;
         return best;
-    }
-
-    private static float LogSoftmaxAt(ReadOnlySpan<float> logits, int token)
-    {
-        double max = double.NegativeInfinity;
-        foreach (var x in logits) max = Math.Max(max, x);
-        double sum = 0;
-        foreach (var x in logits) sum += Math.Exp(x - max);
-        return (float)(logits[token] - max - Math.Log(sum));
     }
 }

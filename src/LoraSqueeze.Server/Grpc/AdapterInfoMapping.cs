@@ -1,4 +1,5 @@
 using Google.Protobuf.WellKnownTypes;
+using LoraSqueeze.Server.Serving;
 using LoraSqueeze.Engine.Adapters;
 using LoraSqueeze.Protos.V1;
 

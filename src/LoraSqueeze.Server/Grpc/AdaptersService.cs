@@ -1,6 +1,7 @@
 using Grpc.Core;
 using LoraSqueeze.Engine.Adapters;
 using LoraSqueeze.Protos.V1;
+using LoraSqueeze.Server.Serving;
 
 namespace LoraSqueeze.Server.Grpc;
 
@@ -9,7 +10,7 @@ internal sealed class AdaptersService(AdapterManager store, AdminAuthorization a
 {
     public override async Task<LoadAdapterResponse> Load(LoadAdapterRequest request, ServerCallContext context)
     {
-        admin.Demand(context);
+        if (admin.Problem(context.RequestHeaders.GetValue("authorization")) is { } denied) RpcErrors.Unauthenticated(denied);
         RequireValidId(request.AdapterId);
         var (adapter, already) = await store.LoadAsync(request.AdapterId, request.Source,
             request.HasRank ? request.Rank : null, context.CancellationToken);
@@ -18,7 +19,7 @@ internal sealed class AdaptersService(AdapterManager store, AdminAuthorization a
 
     public override async Task<UnloadAdapterResponse> Unload(UnloadAdapterRequest request, ServerCallContext context)
     {
-        admin.Demand(context);
+        if (admin.Problem(context.RequestHeaders.GetValue("authorization")) is { } denied) RpcErrors.Unauthenticated(denied);
         RequireValidId(request.AdapterId);
         bool unloaded = await store.UnloadAsync(request.AdapterId, context.CancellationToken);
         if (!unloaded && store.Get(request.AdapterId) is null)

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using LoraSqueeze.Server.Serving;
 using LoraSqueeze.Engine;
 using LoraSqueeze.Engine.Adapters;
 
@@ -42,6 +43,7 @@ internal sealed class ErrorMappingInterceptor(PathRedactor paths) : Interceptor
     internal static RpcException? Map(Exception ex) => ex switch
     {
         RpcException or OperationCanceledException => null,
+        Serving.QueueFullException e => new RpcException(new Status(StatusCode.ResourceExhausted, e.Message)),
         AdapterNotFoundException e => new RpcException(new Status(StatusCode.NotFound, e.Message)),
         AdapterPathException e => new RpcException(new Status(StatusCode.PermissionDenied, e.Message)),
         AdapterLoadException e => new RpcException(new Status(StatusCode.FailedPrecondition, e.Message)),

@@ -13,7 +13,11 @@ namespace LoraSqueeze.Server.Grpc;
 /// </summary>
 internal static class GenerateRequestMapping
 {
-    public static GenerationRequest ToEngine(this GenerateRequest request, ITextCodec codec, int defaultMaxTokens)
+    /// <summary>
+    /// The engine's request for <paramref name="request"/>; <paramref name="adapterOverride"/> (a gateway's
+    /// <c>x-llm-d-model-name-rewrite</c> header), when not empty, replaces the message's adapter id.
+    /// </summary>
+    public static GenerationRequest ToEngine(this GenerateRequest request, ITextCodec codec, int defaultMaxTokens, string? adapterOverride = null)
     {
         int[] prompt = request.PromptCase switch
         {
@@ -33,8 +37,8 @@ internal static class GenerateRequestMapping
             MaxTokens: s.MaxTokens == 0 ? defaultMaxTokens : s.MaxTokens,
             StopTokenSequences: s.StopTokenIds.Count == 0 ? null : s.StopTokenIds.Select(id => new[] { id }).ToList(),
             Logprobs: s.Logprobs);
-        return new GenerationRequest(GenerationRequest.NextId(), prompt,
-            request.AdapterId.Length == 0 ? null : request.AdapterId, sampling, s.Stop.ToList());
+        string adapter = string.IsNullOrEmpty(adapterOverride) ? request.AdapterId : adapterOverride;
+        return new GenerationRequest(GenerationRequest.NextId(), prompt, adapter.Length == 0 ? null : adapter, sampling, s.Stop.ToList());
     }
 
     public static WireFinish ToWire(this Engine.Requests.FinishReason finish) => finish switch

@@ -17,7 +17,4 @@ internal static class RpcErrors
 
     [DoesNotReturn]
     public static void Unauthenticated(string message) => throw new RpcException(new Status(StatusCode.Unauthenticated, message));
-
-    [DoesNotReturn]
-    public static void ResourceExhausted(string message) => throw new RpcException(new Status(StatusCode.ResourceExhausted, message));
 }

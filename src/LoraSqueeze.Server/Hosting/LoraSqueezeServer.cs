@@ -1,5 +1,6 @@
 using System.Net;
 using Grpc.HealthCheck;
+using LoraSqueeze.Server.Serving;
 using LoraSqueeze.Core.Units;
 using LoraSqueeze.Engine;
 using LoraSqueeze.Engine.Adapters;
@@ -7,6 +8,7 @@ using LoraSqueeze.Engine.Metrics;
 using LoraSqueeze.Engine.Requests;
 using LoraSqueeze.Protos.V1;
 using LoraSqueeze.Server.Grpc;
+using LoraSqueeze.Server.OpenAi;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -62,6 +64,11 @@ public static class LoraSqueezeServer
                 listen.Protocols = HttpProtocols.Http1;
                 endpoints.MetricsSource = () => listen.IPEndPoint!;
             });
+            kestrel.Listen(address, options.HttpPort, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                endpoints.HttpSource = () => listen.IPEndPoint!;
+            });
         });
 
         var services = builder.Services;
@@ -96,6 +103,13 @@ public static class LoraSqueezeServer
         services.AddSingleton(sp => new AdapterPathResolver(options.AdapterRoots));
         services.AddSingleton<AdapterManager>();
         services.AddSingleton<AdminAuthorization>();
+        services.AddSingleton<GenerationGateway>();
+        services.AddSingleton<ServedModels>();
+        services.AddSingleton(sp => new ChatTemplateCatalog(backends.ChatTemplate, sp.GetRequiredService<AdapterManager>()));
+        services.AddSingleton<CompletionsEndpoint>();
+        services.AddSingleton<ChatCompletionsEndpoint>();
+        services.AddSingleton<ModelsEndpoint>();
+        services.AddSingleton<LoraAdapterEndpoints>();
         services.AddSingleton<PathRedactor>();
         services.AddHostedService<EngineHostedService>();
         services.AddHostedService<AdapterPreloadService>(); // after the engine: its start waits for the model
@@ -120,11 +134,12 @@ public static class LoraSqueezeServer
         app.MapGrpcService<AdaptersService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
+        app.MapOpenAi(endpoints);
         var registry = app.Services.GetRequiredService<EngineMetrics>().Registry;
         app.MapGet("/metrics", async context =>
         {
-            // Only on the metrics port, so scrapers and gRPC clients never share a listener.
-            if (context.Connection.LocalPort != endpoints.Metrics.Port)
+            // On the metrics port and the HTTP API's (gateways scrape the serving port), never on gRPC's.
+            if (context.Connection.LocalPort != endpoints.Metrics.Port && context.Connection.LocalPort != endpoints.Http.Port)
             {
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 return;
@@ -134,8 +149,8 @@ public static class LoraSqueezeServer
         });
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoraSqueeze.Server");
-        app.Lifetime.ApplicationStarted.Register(() => ServerLog.Ready(log, options.ModelPath, options.Device,
-            endpoints.GrpcUri.ToString().TrimEnd('/'), endpoints.MetricsUri.GetLeftPart(UriPartial.Authority), options.TargetRank,
+        app.Lifetime.ApplicationStarted.Register(() => ServerLog.Ready(log, options.ModelPath, options.Device, options.ResolvedServedModelName,
+            endpoints.GrpcUri.ToString().TrimEnd('/'), endpoints.OpenAiBaseUri.ToString(), endpoints.MetricsUri.GetLeftPart(UriPartial.Authority), options.TargetRank,
             options.Slots, ByteSize.Format(options.HostCacheBytes),
             options.AdapterRoots.Count == 0 ? "none: no adapter can be served; pass --adapters DIR" : string.Join(", ", options.AdapterRoots),
             options.LoraLayout.ToString().ToLowerInvariant(), options.SlotDType.ToLowerInvariant(), options.LoraKernel.ToString().ToLowerInvariant(),

@@ -21,6 +21,9 @@ public sealed record ServerBackends(Func<IModelRunner> CreateRunner, ITextCodec 
     /// </summary>
     public long MinAdapterBytes { get; init; }
 
+    /// <summary>The base model's chat template (null when it has none: chat completions are then refused with 400).</summary>
+    public ChatTemplate? ChatTemplate { get; init; }
+
     /// <summary>
     /// The real runtime for <see cref="ServerOptions.ModelPath"/>: its Hugging Face tokenizer, the squeeze engine as
     /// loader, and a <see cref="ModelRunner"/> with slots in the configured layout, loaded on the engine thread.
@@ -54,6 +57,8 @@ public sealed record ServerBackends(Func<IModelRunner> CreateRunner, ITextCodec 
             scheduler)
         {
             MinAdapterBytes = (long)options.TargetRank * (config.HiddenSize + smallestOut) * sizeof(float),
+            // A template that does not parse stops the server at start-up, naming the file and line.
+            ChatTemplate = ChatTemplate.FromDirectory(options.ModelPath),
         };
     }
 }

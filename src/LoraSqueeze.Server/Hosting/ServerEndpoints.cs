@@ -7,6 +7,13 @@ public sealed class ServerEndpoints
 {
     internal Func<IPEndPoint>? GrpcSource { get; set; }
     internal Func<IPEndPoint>? MetricsSource { get; set; }
+    internal Func<IPEndPoint>? HttpSource { get; set; }
+
+    /// <summary>The OpenAI-compatible HTTP API's listener.</summary>
+    public IPEndPoint Http => HttpSource?.Invoke() ?? throw new InvalidOperationException("the server is not bound yet");
+
+    /// <summary>The OpenAI base URL clients use: <c>http://host:port/v1</c>.</summary>
+    public Uri OpenAiBaseUri => new($"http://{Format(Http)}/v1");
 
     public IPEndPoint Grpc => GrpcSource?.Invoke() ?? throw new InvalidOperationException("the server is not bound yet");
 

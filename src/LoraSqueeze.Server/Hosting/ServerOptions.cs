@@ -109,8 +109,22 @@ public sealed class ServerOptions
     /// <summary>gRPC port (HTTP/2 without TLS).</summary>
     public int Port { get; set; } = 50051;
 
-    /// <summary>Port serving /metrics (HTTP/1.1).</summary>
+    /// <summary>Port serving /metrics (HTTP/1.1); /metrics is on <see cref="HttpPort"/> too.</summary>
     public int MetricsPort { get; set; } = 9090;
+
+    /// <summary>
+    /// Port of the OpenAI-compatible HTTP API (HTTP/1.1): /v1/models, /v1/completions, /v1/chat/completions,
+    /// /v1/load_lora_adapter, /v1/unload_lora_adapter, /health and /metrics. Kestrel cannot serve HTTP/1.1 and
+    /// cleartext HTTP/2 (gRPC) on one port, hence a port of its own.
+    /// </summary>
+    public int HttpPort { get; set; } = 8000;
+
+    /// <summary>The name requests give as <c>model</c> for the base model; empty: the model folder's name.</summary>
+    public string ServedModelName { get; set; } = "";
+
+    /// <summary><see cref="ServedModelName"/>, or the model folder's name.</summary>
+    public string ResolvedServedModelName =>
+        ServedModelName.Length > 0 ? ServedModelName : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(ModelPath)));
 
     /// <summary>Address to bind: loopback by default so a demo never listens on the network by accident.</summary>
     public string BindAddress { get; set; } = "127.0.0.1";
@@ -140,7 +154,12 @@ public sealed class ServerOptions
         if (HostCacheBytes < 0) throw new ArgumentException($"Server:HostCacheBytes must not be negative (got {HostCacheBytes})");
         if (Port < 0 || Port > 65535) throw new ArgumentException($"Server:Port out of range (got {Port})");
         if (MetricsPort < 0 || MetricsPort > 65535) throw new ArgumentException($"Server:MetricsPort out of range (got {MetricsPort})");
-        if (Port != 0 && Port == MetricsPort) throw new ArgumentException("Server:Port and Server:MetricsPort must differ");
+        if (HttpPort < 0 || HttpPort > 65535) throw new ArgumentException($"Server:HttpPort out of range (got {HttpPort})");
+        var ports = new[] { ("Port", Port), ("MetricsPort", MetricsPort), ("HttpPort", HttpPort) }.Where(p => p.Item2 != 0).ToList();
+        foreach (var clash in ports.GroupBy(p => p.Item2).Where(g => g.Count() > 1))
+            throw new ArgumentException($"Server:{string.Join(" and Server:", clash.Select(p => p.Item1))} must differ (both {clash.Key})");
+        if (ServedModelName.Length > 0 && (ServedModelName.Trim() != ServedModelName || ServedModelName.Length > 256))
+            throw new ArgumentException($"Server:ServedModelName '{ServedModelName}' must have no leading or trailing spaces and at most 256 characters");
         if (string.IsNullOrWhiteSpace(ModelPath)) throw new ArgumentException("Server:ModelPath is required");
         foreach (var root in AdapterRoots)
         {

@@ -20,6 +20,23 @@ public sealed record BpeTrainerOptions
     public IReadOnlyList<string> SpecialTokens { get; init; } = ["<|begin_of_text|>", "<|end_of_text|>", "<|pad|>"];
 
     public string Pattern { get; init; } = Llama3Pattern;
+
+    /// <summary>
+    /// A plain chat template: BOS, then each message as <c>&lt;|role|&gt;</c>, a newline and its trimmed text, then
+    /// <c>&lt;|assistant|&gt;</c> for the generation prompt. Role markers are plain text (not special tokens), so a
+    /// model trained on plain text needs nothing new to read them.
+    /// </summary>
+    public const string PlainChatTemplate =
+        "{{- bos_token }}\n" +
+        "{%- for message in messages %}\n" +
+        "    {{- '<|' + message['role'] + '|>\\n' + (message['content'] if message['content'] is string else '') | trim + '\\n' }}\n" +
+        "{%- endfor %}\n" +
+        "{%- if add_generation_prompt %}\n" +
+        "    {{- '<|assistant|>\\n' }}\n" +
+        "{%- endif %}\n";
+
+    /// <summary>Written as <c>chat_template</c> into tokenizer_config.json (null: none).</summary>
+    public string? ChatTemplate { get; init; } = PlainChatTemplate;
 }
 
 /// <summary>The learned vocabulary (index = id) and merges, writable as a Hugging Face tokenizer.</summary>
@@ -107,6 +124,7 @@ public sealed record BpeTrainingResult(IReadOnlyList<string> Vocab, IReadOnlyLis
             w.WriteBoolean("add_bos_token", specials.Count > 0);
             w.WriteBoolean("add_eos_token", false);
             w.WriteBoolean("clean_up_tokenization_spaces", false);
+            if (Options.ChatTemplate is { } template) w.WriteString("chat_template", template);
             w.WriteStartObject("added_tokens_decoder");
             for (int i = 0; i < specials.Count; i++)
             {

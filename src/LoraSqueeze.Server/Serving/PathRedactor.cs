@@ -1,6 +1,6 @@
 using LoraSqueeze.Server.Hosting;
 
-namespace LoraSqueeze.Server.Grpc;
+namespace LoraSqueeze.Server.Serving;
 
 /// <summary>
 /// Keeps the server's own file layout out of what callers see: error details, and the sources Adapters.List and Get
