@@ -37,7 +37,10 @@ public sealed class ObservabilityTests : IAsyncLifetime
         Assert.True(MetricsText.Value(text, "lorasqueeze_adapter_bytes", ("tier", "host")) > 0);
         Assert.True(MetricsText.Value(text, "lorasqueeze_adapter_bytes", ("tier", "device")) > 0);
         Assert.Contains("lorasqueeze_queue_depth", text);
-        Assert.DoesNotContain("demo-r8", text); // no adapter-id labels
+        // No adapter-id labels, except in the one LoRA residency series the gateways' contract asks for (a single
+        // series at any time: its label set is replaced, not added to, so it stays bounded).
+        var withId = text.Split('\n').Where(l => l.Contains("demo-r8", StringComparison.Ordinal)).ToList();
+        Assert.Equal("lorasqueeze_lora_requests_info{", Assert.Single(withId)[..31]);
     }
 
     [Fact]
