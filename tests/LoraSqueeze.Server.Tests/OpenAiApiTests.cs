@@ -287,6 +287,14 @@ public sealed class OpenAiApiTests(OpenAiServerFixture fixture) : IClassFixture<
         await Expect(HttpStatusCode.BadRequest, "/chat/completions", new { model = Adapter, messages = new[] { new { content = "no role" } } }, "messages[0].role");
         await Expect(HttpStatusCode.BadRequest, "/chat/completions", new { model = Adapter, messages = new[] { new { role = "user", content = "x" } }, top_logprobs = 2 }, "top_logprobs");
         await Expect(HttpStatusCode.NotFound, "/completions", new { model = "../etc/passwd", prompt = "x" }, "model");
+        // What the engine cannot honour is refused, not ignored: the client would get another distribution unawares.
+        await Expect(HttpStatusCode.BadRequest, "/completions", new { model = Adapter, prompt = "x", presence_penalty = 0.5 }, "presence_penalty");
+        await Expect(HttpStatusCode.BadRequest, "/completions", new { model = Adapter, prompt = "x", logit_bias = new Dictionary<string, int> { ["5"] = 100 } }, "logit_bias");
+        await Expect(HttpStatusCode.BadRequest, "/completions", new { model = Adapter, prompt = "x", best_of = 3 }, "best_of");
+        await Expect(HttpStatusCode.BadRequest, "/completions", new { model = Adapter, prompt = "x", suffix = "end" }, "suffix");
+        await Expect(HttpStatusCode.BadRequest, "/chat/completions", new { model = Adapter, messages = new[] { new { role = "user", content = "x" } }, response_format = new { type = "json_object" } }, "response_format");
+        await Expect(HttpStatusCode.BadRequest, "/chat/completions", new { model = Adapter, messages = new[] { new { role = "user", content = "x" } }, tool_choice = "required" }, "tool_choice");
+        await Expect(HttpStatusCode.BadRequest, "/chat/completions", new { model = Adapter, messages = new[] { new { role = "user", content = new[] { new { type = "image_url", image_url = "x" } } } } }, "messages[0].content");
         await Expect(HttpStatusCode.Unauthorized, "/load_lora_adapter", new { lora_name = "x", lora_path = "x" }, null);
         await Expect(HttpStatusCode.Unauthorized, "/load_lora_adapter", new { lora_name = "x", lora_path = "x" }, null, bearer: "wrong");
         await Expect(HttpStatusCode.Forbidden, "/load_lora_adapter", new { lora_name = "x", lora_path = "/etc" }, "lora_path", bearer: "s3cret");
@@ -300,6 +308,89 @@ public sealed class OpenAiApiTests(OpenAiServerFixture fixture) : IClassFixture<
         // The server still serves after all of that.
         var (ok, _) = await OpenAiHttp.PostAsync(Server, "/completions", new { model = Adapter, prompt = "x", max_tokens = 2 });
         Assert.Equal(HttpStatusCode.OK, ok);
+    }
+
+    [Fact]
+    public async Task Unknown_fields_and_neutral_values_of_unsupported_ones_are_accepted()
+    {
+        var (status, r) = await OpenAiHttp.PostAsync(Server, "/completions", new
+        {
+            model = Adapter, prompt = "x", max_tokens = 2, user = "u-1", frequency_penalty = 0, presence_penalty = 0,
+            logit_bias = new { }, best_of = 1, some_future_field = new { nested = true },
+        });
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(2, r.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Microsoft_extensions_ai_chat_client_works_against_the_server()
+    {
+        // Microsoft.Extensions.AI's IChatClient over the OpenAI library (static calls: its ChatMessage would clash with OpenAI's).
+        Microsoft.Extensions.AI.IChatClient client = Microsoft.Extensions.AI.OpenAIClientExtensions.AsIChatClient(fixture.Client.GetChatClient(Adapter));
+        var response = await Microsoft.Extensions.AI.ChatClientExtensions.GetResponseAsync(client, "Tell me about the cat.",
+            new Microsoft.Extensions.AI.ChatOptions { Temperature = 0, MaxOutputTokens = 6 });
+        Assert.NotEmpty(response.Text);
+        Assert.Equal(Adapter, response.ModelId);
+        Assert.Equal(6, response.Usage?.OutputTokenCount);
+        var streamed = new StringBuilder();
+        await foreach (var update in Microsoft.Extensions.AI.ChatClientExtensions.GetStreamingResponseAsync(client, "Tell me about the cat.",
+            new Microsoft.Extensions.AI.ChatOptions { Temperature = 0, MaxOutputTokens = 6 }))
+            streamed.Append(update.Text);
+        Assert.Equal(response.Text, streamed.ToString());
+    }
+
+    [Fact]
+    public async Task An_adapter_folder_with_its_own_chat_template_uses_it_and_sees_edits()
+    {
+        string id = "templated-" + Guid.NewGuid().ToString("N")[..6];
+        string dir = Path.Combine(Server.AdapterRoot, id);
+        Directory.CreateDirectory(dir);
+        foreach (var f in Directory.GetFiles(Path.Combine(Server.AdapterRoot, Adapter))) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+        var codec = (Engine.Text.ITextCodec)Server.Services.GetService(typeof(Engine.Text.ITextCodec))!;
+        var body = new { model = id, messages = new[] { new { role = "user", content = "the cat sat on the mat" } }, max_tokens = 1 };
+
+        // Without a template of its own, the base model's renders the conversation.
+        var (_, baseRendered) = await OpenAiHttp.PostAsync(Server, "/chat/completions", body);
+        var (_, onBase) = await OpenAiHttp.PostAsync(Server, "/chat/completions", body with { model = Server.ServedModel });
+        Assert.Equal(onBase.GetProperty("usage").GetProperty("prompt_tokens").GetInt32(), baseRendered.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+
+        // With one, the adapter's own wins (LoRAX's rule); its tokenizer_config.json has no special tokens, so the base's are used.
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"),
+            JsonSerializer.Serialize(new { chat_template = "{{ bos_token }}Q: {{ messages[0]['content'] }}\nA:" }));
+        var (status, own) = await OpenAiHttp.PostAsync(Server, "/chat/completions", body);
+        Assert.Equal(HttpStatusCode.OK, status);
+        int expected = codec.Encode("<|begin_of_text|>Q: the cat sat on the mat\nA:", addSpecialTokens: false).Length;
+        Assert.Equal(expected, own.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+
+        // An edit is seen on the next request (the parsed template is cached by file size and time).
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"),
+            JsonSerializer.Serialize(new { chat_template = "{{ messages[0]['content'] }}" }));
+        File.SetLastWriteTimeUtc(Path.Combine(dir, "tokenizer_config.json"), DateTime.UtcNow.AddMinutes(1));
+        var (_, edited) = await OpenAiHttp.PostAsync(Server, "/chat/completions", body);
+        Assert.Equal(codec.Encode("the cat sat on the mat", addSpecialTokens: false).Length, edited.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+
+        // A template that refuses the conversation is a 400 with its own message.
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"),
+            JsonSerializer.Serialize(new { chat_template = "{{ raise_exception('only one message, please') if messages | length > 1 }}{{ messages[0]['content'] }}" }));
+        File.SetLastWriteTimeUtc(Path.Combine(dir, "tokenizer_config.json"), DateTime.UtcNow.AddMinutes(2));
+        var (refused, error) = await OpenAiHttp.PostAsync(Server, "/chat/completions",
+            new { model = id, messages = new[] { new { role = "user", content = "a" }, new { role = "user", content = "b" } }, max_tokens = 1 });
+        Assert.Equal(HttpStatusCode.BadRequest, refused);
+        Assert.Contains("only one message, please", error.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_gateway_header_picks_the_adapter_of_a_grpc_request()
+    {
+        var plain = InferenceTests.Request("the cat", adapter: "", maxTokens: 6, temperature: 0);
+        var direct = await Server.Inference.GenerateAsync(InferenceTests.Request("the cat", adapter: Adapter, maxTokens: 6, temperature: 0));
+        var headers = new global::Grpc.Core.Metadata { { "x-llm-d-model-name-rewrite", Adapter } };
+        var routed = await Server.Inference.GenerateAsync(plain, headers);
+        Assert.Equal(Adapter, routed.AdapterId);
+        Assert.Equal(direct.TokenIds, routed.TokenIds);
+        var unknown = new global::Grpc.Core.Metadata { { "x-llm-d-model-name-rewrite", "no-such-adapter" } };
+        var ex = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(async () => await Server.Inference.GenerateAsync(plain, unknown));
+        Assert.Equal(global::Grpc.Core.StatusCode.NotFound, ex.StatusCode);
     }
 
     [Fact]

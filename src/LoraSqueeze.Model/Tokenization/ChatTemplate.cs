@@ -34,8 +34,8 @@ public sealed class ChatTemplate
     /// The chat template of a model or adapter folder: <c>chat_template.jinja</c> when present (transformers ≥ 4.43
     /// saves it there), else <c>tokenizer_config.json</c>'s <c>chat_template</c> (a string, or a list of
     /// <c>{name, template}</c>). Null when the folder has neither. A template that does not parse is an error naming
-    /// the file and line. Special-token values come from that folder's <c>tokenizer_config.json</c>, else from
-    /// <paramref name="fallbackSpecialTokens"/> (an adapter's template with the base model's tokens).
+    /// the file and line. Special-token values come from that folder's <c>tokenizer_config.json</c>, and those it lacks
+    /// from <paramref name="fallbackSpecialTokens"/> (an adapter's template with the base model's tokens).
     /// </summary>
     public static ChatTemplate? FromDirectory(string directory, ChatTemplate? fallbackSpecialTokens = null)
     {
@@ -55,8 +55,9 @@ public sealed class ChatTemplate
                     throw new TokenizerFormatException($"{configPath}: {e.Message}");
                 }
             }
-            var specials = config is null ? new Dictionary<string, object?>(fallbackSpecialTokens?._specialTokens ?? [], StringComparer.Ordinal)
-                : SpecialTokens(config.RootElement);
+            // The folder's own special tokens over the fallback's (an adapter's config often holds only its template).
+            var specials = new Dictionary<string, object?>(fallbackSpecialTokens?._specialTokens ?? [], StringComparer.Ordinal);
+            if (config is not null) foreach (var (k, v) in SpecialTokens(config.RootElement)) specials[k] = v;
             if (File.Exists(jinjaPath))
                 return new ChatTemplate(new() { ["default"] = Parse(File.ReadAllText(jinjaPath), jinjaPath) }, specials, jinjaPath);
             if (config is null || !config.RootElement.TryGetProperty("chat_template", out var t) || t.ValueKind == JsonValueKind.Null) return null;

@@ -23,6 +23,13 @@ internal sealed class ChatCompletionsEndpoint(GenerationGateway gateway, ServedM
         var messages = ParseMessages(body);
         object? tools = body.Get("tools") is { } t ? JinjaJson.FromJson(t) : null;
         bool addGenerationPrompt = body.OptionalBool("add_generation_prompt") ?? true;
+        // Structured output and forced tool calls would need constrained decoding and a tool-call parser, which this
+        // server does not have: refused, not silently ignored. "auto" and "none" leave the model free, so they pass.
+        if (body.Get("response_format") is { } format && (format.ValueKind != JsonValueKind.Object
+            || !format.TryGetProperty("type", out var type) || type.GetString() != "text"))
+            throw new InvalidRequestException("response_format", "only response_format {\"type\": \"text\"} is supported (no constrained decoding)");
+        if (body.Get("tool_choice") is { } choice && !(choice.ValueKind == JsonValueKind.String && choice.GetString() is "auto" or "none"))
+            throw new InvalidRequestException("tool_choice", "only tool_choice \"auto\" or \"none\" is supported (tool calls are not parsed out of the text)");
         Dictionary<string, object?>? extra = null;
         if (body.Get("chat_template_kwargs") is { } kw)
         {

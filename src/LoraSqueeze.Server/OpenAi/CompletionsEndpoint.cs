@@ -25,6 +25,7 @@ internal sealed class CompletionsEndpoint(GenerationGateway gateway, ServedModel
         var fields = OpenAiSampling.Parse(body, gateway.Limits, DefaultMaxTokens);
         int? logprobs = body.OptionalInt("logprobs", 0, MaxLogprobs);
         bool echo = body.OptionalBool("echo") ?? false;
+        if (body.OptionalString("suffix") is { Length: > 0 }) throw new InvalidRequestException("suffix", "'suffix' (insertion) is not supported by this server");
         var requests = new List<GenerationRequest>();
         foreach (var prompt in prompts)
         {

@@ -8,7 +8,10 @@ namespace LoraSqueeze.Server.OpenAi;
 /// <c>top_p</c>, <c>n</c>, <c>stop</c>, <c>seed</c>, <c>stream</c>, <c>stream_options.include_usage</c>, <c>user</c>)
 /// and the extensions vLLM accepts for what the engine has (<c>top_k</c>, <c>repetition_penalty</c>,
 /// <c>min_tokens</c>, <c>stop_token_ids</c>). With <c>n</c> &gt; 1 and a seed, choice i samples with seed + i, so each
-/// choice is reproducible and the choices differ.
+/// choice is reproducible and the choices differ. Fields the engine cannot honour are refused when they would change
+/// the output (a non-zero frequency or presence penalty, a logit bias, <c>best_of</c> ≠ n) rather than ignored: a
+/// client must not get a different distribution than it asked for without being told. Other unknown fields are
+/// ignored, as OpenAI does.
 /// </summary>
 internal sealed record OpenAiSampling(SamplingParams Sampling, int N, List<string> Stop, bool Stream, bool IncludeUsage)
 {
@@ -37,6 +40,15 @@ internal sealed record OpenAiSampling(SamplingParams Sampling, int N, List<strin
             stopIds = OpenAiRequestBody.TokenIds(ids, "stop_token_ids").Select(id => new[] { id }).ToList();
             if (stopIds.Count == 0) stopIds = null;
         }
+        foreach (var field in (string[])["frequency_penalty", "presence_penalty"])
+        {
+            if (body.OptionalFloat(field, -2, 2) is float v && v != 0)
+                throw new InvalidRequestException(field, $"'{field}' is not supported by this server (repetition_penalty is)");
+        }
+        if (body.Get("logit_bias") is { } bias && (bias.ValueKind != System.Text.Json.JsonValueKind.Object || bias.EnumerateObject().Any()))
+            throw new InvalidRequestException("logit_bias", "'logit_bias' is not supported by this server");
+        if (body.OptionalInt("best_of", 1, MaxN) is int bestOf && bestOf != n)
+            throw new InvalidRequestException("best_of", "'best_of' other than n is not supported by this server");
         bool stream = body.OptionalBool("stream") ?? false;
         bool includeUsage = false;
         if (body.Get("stream_options") is { } so)
