@@ -128,4 +128,51 @@ public sealed class PlanAndTokenizeTests
         Assert.Equal(ids.Select(tokenizer.IdToToken), root.GetProperty("tokens").EnumerateArray().Select(e => e.GetString()));
         Assert.Contains(text, root.GetProperty("decoded").GetString());
     }
+
+    [Fact]
+    public void Tokenize_chat_renders_the_conversation_with_the_template_and_the_generation_prompt()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"lsq-chat-{Guid.NewGuid():N}.json");
+        File.WriteAllText(file, """[{"role": "system", "content": "Be brief."}, {"role": "user", "content": " the cat sat "}]""");
+        try
+        {
+            var (code, stdout, stderr) = Run("tokenize", "--model", DemoFixture.Assets.ModelDir, "--chat", file, "--json");
+            Assert.True(code == 0, stderr);
+            using var doc = JsonDocument.Parse(stdout);
+            var root = doc.RootElement;
+            // The demo's template (BpeTrainerOptions.PlainChatTemplate): BOS, <|role|> lines with trimmed text, the prompt.
+            string rendered = root.GetProperty("rendered").GetString()!;
+            Assert.Equal("<|begin_of_text|><|system|>\nBe brief.\n<|user|>\nthe cat sat\n<|assistant|>\n", rendered);
+            var tokenizer = TokenizerLoader.FromDirectory(DemoFixture.Assets.ModelDir);
+            var ids = root.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+            Assert.Equal(tokenizer.Encode(rendered, addSpecialTokens: false), ids);
+            Assert.Equal(tokenizer.BosTokenId, ids[0]);                 // once: written by the template, not added again
+            Assert.Equal(1, ids.Count(id => id == tokenizer.BosTokenId));
+
+            var (plainCode, plain, _) = Run("tokenize", "--model", DemoFixture.Assets.ModelDir, "--chat", file);
+            Assert.Equal(0, plainCode);
+            Assert.Contains($"{ids.Length} tokens", plain, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void Tokenize_chat_refuses_a_bad_conversation_with_one_error_line()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"lsq-chat-{Guid.NewGuid():N}.json");
+        File.WriteAllText(file, """[{"content": "no role"}]""");
+        try
+        {
+            AssertCleanError(Run("tokenize", "--model", DemoFixture.Assets.ModelDir, "--chat", file), "role");
+            AssertCleanError(Run("tokenize", "--model", DemoFixture.Assets.ModelDir, "--chat", file + ".missing"), "does not exist");
+            AssertCleanError(Run("tokenize", "--model", DemoFixture.Assets.ModelDir), "--text");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 }

@@ -104,3 +104,53 @@ public class SamplerTests
         Assert.True(cold[3] < 0.002);
     }
 }
+
+/// <summary>Top-k log-probabilities and min_tokens against plain references.</summary>
+public class LogprobsAndMinTokensTests
+{
+    [Fact]
+    public void Top_k_equals_a_full_sort_of_the_log_softmax_with_ties_to_the_lower_id()
+    {
+        var rng = new Random(3);
+        var logits = Enumerable.Range(0, 1000).Select(_ => (float)Math.Round(rng.NextDouble() * 8 - 4, 1)).ToArray();  // many ties
+        double lse = Logprobs.LogSumExp(logits);
+        double reference = Math.Log(logits.Sum(l => Math.Exp(l)));
+        Assert.Equal(reference, lse, 9);
+        foreach (int k in (int[])[1, 5, 20, 1000, 2000])
+        {
+            var top = Logprobs.Top(logits, k, lse);
+            var expected = logits.Select((l, i) => (Id: i, L: l)).OrderByDescending(p => p.L).ThenBy(p => p.Id).Take(k).ToList();
+            Assert.Equal(expected.Select(p => p.Id), top.Select(t => t.TokenId));
+            for (int i = 0; i < top.Length; i++) Assert.Equal(expected[i].L - reference, top[i].Logprob, 5);
+        }
+        Assert.Empty(Logprobs.Top(logits, 0, lse));
+    }
+
+    [Fact]
+    public void Min_tokens_masks_the_end_tokens_until_enough_are_sampled_then_lets_them_win()
+    {
+        float[] logits = [0f, 5f, 1f];    // token 1 (the EOS here) is by far the likeliest
+        var sampler = new TokenSampler(new SamplingParams(Temperature: 0, MaxTokens: 8, MinTokens: 2), [], endTokens: [1]);
+        Assert.Equal(2, sampler.Next(logits).Token);
+        Assert.Equal(2, sampler.Next(logits).Token);
+        Assert.Equal(1, sampler.Next(logits).Token);
+        // Sampled, not greedy: the masked token is never drawn while masked.
+        for (int seed = 0; seed < 50; seed++)
+        {
+            var s = new TokenSampler(new SamplingParams(Temperature: 1, Seed: seed, MaxTokens: 8, MinTokens: 1), [], endTokens: [1]);
+            Assert.NotEqual(1, s.Next(logits).Token);
+        }
+        // The reported logprob stays the raw one (the mask changes the draw, not the distribution reported).
+        var (_, lp) = new TokenSampler(new SamplingParams(Temperature: 0, MaxTokens: 8, MinTokens: 1), [], endTokens: [1]).Next(logits);
+        Assert.Equal(1f - Logprobs.LogSumExp(logits), lp, 5);
+    }
+
+    [Fact]
+    public void Sampling_params_refuse_top_logprobs_and_min_tokens_out_of_range()
+    {
+        Assert.Throws<ArgumentException>(() => new SamplingParams(TopLogprobs: 21).Validate());
+        Assert.Throws<ArgumentException>(() => new SamplingParams(TopLogprobs: -1).Validate());
+        Assert.Throws<ArgumentException>(() => new SamplingParams(MaxTokens: 4, MinTokens: 5).Validate());
+        new SamplingParams(MaxTokens: 4, MinTokens: 4, TopLogprobs: 20).Validate();
+    }
+}

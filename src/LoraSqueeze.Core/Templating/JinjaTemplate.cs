@@ -20,6 +20,9 @@ public sealed class JinjaTemplate
     /// </summary>
     public static JinjaTemplate Parse(string source, bool trimBlocks = false, bool lstripBlocks = false)
     {
+        // jinja2's keep_trailing_newline=False (its default, which Hugging Face keeps): one final newline is dropped.
+        if (source.EndsWith("\r\n", StringComparison.Ordinal)) source = source[..^2];
+        else if (source.EndsWith('\n')) source = source[..^1];
         var tokens = new JinjaLexer(source, trimBlocks, lstripBlocks).Tokenize();
         return new JinjaTemplate(new JinjaParser(tokens).ParseTemplate());
     }

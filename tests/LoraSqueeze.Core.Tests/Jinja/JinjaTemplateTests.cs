@@ -63,13 +63,16 @@ public sealed class JinjaTemplateTests
 
     [Theory]
     // Without trim/lstrip: every newline and indent stays; with them (Hugging Face): block lines vanish.
-    [InlineData("{% if true %}\n  x\n{% endif %}\n", false, "\n  x\n\n")]
+    [InlineData("{% if true %}\n  x\n{% endif %}\n", false, "\n  x\n")]
     [InlineData("{% if true %}\n  x\n{% endif %}\n", true, "  x\n")]
-    [InlineData("  {% if true %}a{% endif %}  \n", true, "a  \n")]
+    [InlineData("  {% if true %}a{% endif %}  \nb", true, "a  \nb")]
     [InlineData("a  {%- if true -%}  b  {%- endif -%}  c", false, "abc")]
     [InlineData("a\n  {%+ if true %}b{% endif +%}\nc", true, "a\n  b\nc")]
     [InlineData("{{ 'v' }}\n{{ 'w' }}", true, "v\nw")]
     [InlineData("x {# c #}\ny", true, "x y")]
+    // keep_trailing_newline=False: one final newline of the source is dropped, a second one stays.
+    [InlineData("x\n", false, "x")]
+    [InlineData("x\n\n", false, "x\n")]
     public void Whitespace_control(string template, bool hf, string expected) => Assert.Equal(expected, Render(template, hf));
 
     [Theory]
