@@ -117,12 +117,7 @@ public class TorchNativePatchTests
 
     private static void RunMsbuild(string proj) => Run("dotnet", "msbuild", proj, "-t:PatchIt", "-nologo", "-v:m");
 
-    internal static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "LoraSqueeze.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("LoraSqueeze.sln not found above " + AppContext.BaseDirectory);
-    }
+    internal static string RepoRoot() => RepositoryFolder.Root;
 }
 
 /// <summary>Reads vna_flags of a named version need (ELF64 LE, .gnu.version_r), independently of the build task.</summary>

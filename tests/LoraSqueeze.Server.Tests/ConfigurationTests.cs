@@ -108,10 +108,7 @@ public sealed class ConfigurationTests
     [Fact]
     public void The_appsettings_block_in_the_server_docs_is_the_shipped_file()
     {
-        var repo = new DirectoryInfo(AppContext.BaseDirectory);
-        while (repo is not null && !File.Exists(Path.Combine(repo.FullName, "LoraSqueeze.sln"))) repo = repo.Parent;
-        Assert.NotNull(repo);
-        var doc = File.ReadAllText(Path.Combine(repo.FullName, "docs", "server.md"));
+        var doc = File.ReadAllText(Path.Combine(RepositoryFolder.Root, "docs", "server.md"));
         int at = doc.IndexOf("The shipped `appsettings.json`:", StringComparison.Ordinal);
         Assert.True(at >= 0, "docs/server.md lost its appsettings section");
         int start = doc.IndexOf("```json", at, StringComparison.Ordinal) + "```json".Length;

@@ -1,3 +1,4 @@
+using LoraSqueeze.Testing;
 using LoraSqueeze.Protos.V1;
 
 namespace LoraSqueeze.Server.Tests;
@@ -9,12 +10,7 @@ namespace LoraSqueeze.Server.Tests;
 /// </summary>
 public sealed class TrainedDemoTests
 {
-    private static string DemoDir()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "LoraSqueeze.sln"))) dir = dir.Parent;
-        return Path.Combine(dir?.FullName ?? throw new InvalidOperationException("repository root not found"), "models", "demo");
-    }
+    private static string DemoDir() => Path.Combine(RepositoryFolder.Root, "models", "demo");
 
     [Fact]
     public async Task Every_trained_demo_adapter_loads_and_changes_the_output()
