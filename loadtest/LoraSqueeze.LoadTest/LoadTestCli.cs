@@ -27,7 +27,9 @@ public static class LoadTestCli
 
     private static Command RunCommand()
     {
-        var target = new Option<string>("--target") { Description = "gRPC address (loopback only).", DefaultValueFactory = _ => "http://127.0.0.1:50051" };
+        var api = new Option<LoadApi>("--api") { Description = "grpc (Inference.GenerateStream) or openai (streamed /v1/completions).", DefaultValueFactory = _ => LoadApi.Grpc };
+        var target = new Option<string?>("--target") { Description = "gRPC address, or the OpenAI base URL with --api openai (loopback only). Default http://127.0.0.1:50051, or http://127.0.0.1:8000/v1." };
+        var baseModel = new Option<string>("--base-model") { Description = "--api openai: the base model's served name, sent as 'model' for base requests.", DefaultValueFactory = _ => "demo" };
         var metrics = new Option<string>("--metrics") { Description = "/metrics address (loopback only); empty to skip.", DefaultValueFactory = _ => "http://127.0.0.1:9090/metrics" };
         var mode = new Option<LoadMode>("--mode") { Description = "open (Poisson arrivals) or closed (fixed concurrency).", DefaultValueFactory = _ => LoadMode.Closed };
         var rate = new Option<double>("--rate") { Description = "Open loop: requests per second.", DefaultValueFactory = _ => 2.0 };
@@ -46,13 +48,14 @@ public static class LoadTestCli
         var quick = new Option<bool>("--quick") { Description = "30 s and at most 300 requests." };
         var cmd = new Command("run", "Drive a running server and report throughput, TTFT, latency, errors and cache hits.")
         {
-            target, metrics, mode, rate, concurrency, duration, maxRequests, adapters, adapterCount, alpha, baseShare, prompt, output, vocab, seed, outDir, quick,
+            api, target, baseModel, metrics, mode, rate, concurrency, duration, maxRequests, adapters, adapterCount, alpha, baseShare, prompt, output, vocab, seed, outDir, quick,
         };
         cmd.SetAction(async (parse, ct) =>
         {
             try
             {
-                var uri = LoopbackGuard.Check(parse.GetValue(target)!);
+                var door = parse.GetValue(api);
+                var uri = LoopbackGuard.Check(parse.GetValue(target) ?? (door == LoadApi.OpenAi ? "http://127.0.0.1:8000/v1" : "http://127.0.0.1:50051"));
                 string metricsText = parse.GetValue(metrics)!;
                 Uri? metricsUri = metricsText.Length > 0 ? LoopbackGuard.Check(metricsText) : null;
                 int n = parse.GetValue(adapterCount);
@@ -79,7 +82,7 @@ public static class LoadTestCli
                     MaxRequests = q ? Math.Min(300, parse.GetValue(maxRequests)) : parse.GetValue(maxRequests),
                     WarmupAdapter = ids.Count > 0 ? ids[^1] : "",
                 };
-                var report = await RunOnceAsync(uri, metricsUri, workload, options, parse.GetValue(outDir)!, Console.Error, ct);
+                var report = await RunOnceAsync(uri, metricsUri, workload, options, parse.GetValue(outDir)!, Console.Error, ct, door, parse.GetValue(baseModel)!);
                 Console.WriteLine(RunMarkdown.Single(report));
                 return report.Failed == 0 ? 0 : 2;
             }
@@ -94,14 +97,14 @@ public static class LoadTestCli
 
     /// <summary>One run against a server: load, counters from /metrics around the measured window, JSON + markdown + PNG.</summary>
     public static async Task<LoadReport> RunOnceAsync(Uri target, Uri? metricsUri, WorkloadSpec workload, LoadOptions options, string outDir,
-        TextWriter? progress, CancellationToken ct)
+        TextWriter? progress, CancellationToken ct, LoadApi api = LoadApi.Grpc, string baseModel = "")
     {
         using var http = new HttpClient();
         var loadBefore = MachineInfo.LoadAverage();
         ServerCounters? before = null;
         var steady = metricsUri is null ? null
             : new SteadyStateProbe(async token => (await ServerCounters.ScrapeAsync(http, metricsUri, token)).GeneratedTokens);
-        var results = await new LoadRunner(target, progress).RunAsync(workload, options, async () =>
+        var results = await new LoadRunner(target, progress, api, baseModel).RunAsync(workload, options, async () =>
         {
             if (metricsUri is not null) before = await ServerCounters.ScrapeAsync(http, metricsUri, ct);
         }, steady, ct);

@@ -1,21 +1,21 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using Grpc.Core;
-using Grpc.Net.Client;
 using LoraSqueeze.LoadTest.Workload;
-using LoraSqueeze.Protos.V1;
 
 namespace LoraSqueeze.LoadTest.Running;
 
 /// <summary>
 /// Drives one server with one workload: open loop (Poisson arrivals) or closed loop (fixed concurrency), bounded by
-/// duration and request count, then drains what is in flight. Every request streams (GenerateStream) so the time to the
-/// first token is measured at the client. Sampling is greedy so the work does not depend on random draws.
+/// duration and request count, then drains what is in flight. Every request streams (gRPC GenerateStream, or the
+/// OpenAI API's streamed completions: <see cref="ILoadTarget"/>) so the time to the first token is measured at the
+/// client. Sampling is greedy so the work does not depend on random draws.
 /// </summary>
-public sealed class LoadRunner(Uri target, TextWriter? progress = null)
+public sealed class LoadRunner(Uri target, TextWriter? progress = null, LoadApi api = LoadApi.Grpc, string baseModel = "")
 {
     private readonly Uri _target = target;
+
+    private ILoadTarget CreateTarget() => api == LoadApi.OpenAi ? new OpenAiLoadTarget(_target, baseModel) : new GrpcLoadTarget(_target);
 
     /// <summary>Runs the load; <paramref name="onMeasuredStart"/> runs after the warm-up, just before the measured window.</summary>
     public async Task<IReadOnlyList<RequestResult>> RunAsync(WorkloadSpec workload, LoadOptions options,
@@ -23,11 +23,7 @@ public sealed class LoadRunner(Uri target, TextWriter? progress = null)
     {
         options.Validate();
         LoopbackGuard.Check(_target.ToString());
-        using var channel = GrpcChannel.ForAddress(_target, new GrpcChannelOptions
-        {
-            HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true },
-        });
-        var client = new Inference.InferenceClient(channel);
+        using var client = CreateTarget();
         await WarmUpAsync(client, workload, options, ct);
         if (onMeasuredStart is not null) await onMeasuredStart();
 
@@ -60,7 +56,7 @@ public sealed class LoadRunner(Uri target, TextWriter? progress = null)
                 inFlight.Add(Task.Run(async () =>
                 {
                     while (TakeNext() is { } request)
-                        results.Add(await SendAsync(client, request, clock, options, drain.Token));
+                        results.Add(await client.SendAsync(request, clock, options, drain.Token));
                 }, CancellationToken.None));
             }
         }
@@ -86,7 +82,7 @@ public sealed class LoadRunner(Uri target, TextWriter? progress = null)
                     }
                 }
                 if (TakeNext() is not { } request) break;
-                inFlight.Add(Task.Run(async () => results.Add(await SendAsync(client, request, clock, options, drain.Token)), CancellationToken.None));
+                inFlight.Add(Task.Run(async () => results.Add(await client.SendAsync(request, clock, options, drain.Token)), CancellationToken.None));
             }
         }
 
@@ -101,7 +97,7 @@ public sealed class LoadRunner(Uri target, TextWriter? progress = null)
         return [.. results.OrderBy(r => r.Index)];
     }
 
-    private static async Task WarmUpAsync(Inference.InferenceClient client, WorkloadSpec workload, LoadOptions options, CancellationToken ct)
+    private static async Task WarmUpAsync(ILoadTarget client, WorkloadSpec workload, LoadOptions options, CancellationToken ct)
     {
         var warm = new RequestGenerator(workload with { AdapterIds = [], Seed = workload.Seed + 1 });
         var clock = Stopwatch.StartNew();
@@ -109,50 +105,9 @@ public sealed class LoadRunner(Uri target, TextWriter? progress = null)
         if (options.WarmupAdapter.Length > 0) requests.Insert(0, warm.Next() with { AdapterId = options.WarmupAdapter });
         foreach (var request in requests)
         {
-            var r = await SendAsync(client, request, clock, options, ct);
+            var r = await client.SendAsync(request, clock, options, ct);
             if (!r.Ok) throw new InvalidOperationException($"warm-up request failed with {r.Status}; is the server up?");
         }
-    }
-
-    internal static async Task<RequestResult> SendAsync(Inference.InferenceClient client, PlannedRequest request, Stopwatch clock,
-        LoadOptions options, CancellationToken ct)
-    {
-        var message = new GenerateRequest
-        {
-            Tokens = new TokenIds(),
-            AdapterId = request.AdapterId,
-            Sampling = new SamplingOptions { MaxTokens = request.MaxTokens, Temperature = 0 },
-        };
-        message.Tokens.Ids.AddRange(request.PromptTokens);
-        double start = clock.Elapsed.TotalSeconds;
-        double? ttft = null;
-        int completion = 0, promptTokens = 0;
-        string status = "OK";
-        try
-        {
-            using var call = client.GenerateStream(message, deadline: DateTime.UtcNow + options.RequestDeadline, cancellationToken: ct);
-            await foreach (var piece in call.ResponseStream.ReadAllAsync(ct))
-            {
-                if (ttft is null && piece.TokenIds.Count > 0) ttft = clock.Elapsed.TotalSeconds - start;
-                completion += piece.TokenIds.Count;
-                if (piece.Usage is { } usage)
-                {
-                    promptTokens = usage.PromptTokens;
-                    completion = usage.CompletionTokens;
-                }
-            }
-        }
-        catch (RpcException ex)
-        {
-            status = ex.StatusCode.ToString();
-        }
-        catch (OperationCanceledException)
-        {
-            status = nameof(StatusCode.Cancelled);
-        }
-        if (status != "OK") completion = 0;
-        return new RequestResult(request.Index, request.AdapterId, start, clock.Elapsed.TotalSeconds, ttft,
-            promptTokens == 0 ? request.PromptTokens.Length : promptTokens, completion, status);
     }
 
     private Timer? StartProgress(LoadOptions options, Stopwatch clock, Func<int> sent, ConcurrentBag<RequestResult> results)
