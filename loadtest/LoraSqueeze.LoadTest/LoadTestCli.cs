@@ -22,6 +22,7 @@ public static class LoadTestCli
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(CompareCommand());
         root.Subcommands.Add(RenderCommand());
+        root.Subcommands.Add(ScaleOutCommand());
         return root;
     }
 
@@ -120,6 +121,69 @@ public static class LoadTestCli
         await File.WriteAllTextAsync(Path.Combine(outDir, "report.md"), RunMarkdown.Single(report), ct);
         RunPlot.Write(results, $"{mode}: {report.RequestsPerSecond:F2} req/s", Path.Combine(outDir, "latency.png"));
         return report;
+    }
+
+    private static Command ScaleOutCommand()
+    {
+        var replicas = new Option<int>("--replicas") { Description = "Replicas behind HAProxy.", DefaultValueFactory = _ => 3 };
+        var adapterCount = new Option<int>("--adapters") { Description = "Distinct adapters (Zipf popularity).", DefaultValueFactory = _ => 48 };
+        var hostCache = new Option<string>("--host-cache") { Description = "Host tier of every replica (default: about a third of the adapters).", DefaultValueFactory = _ => "4MiB" };
+        var duration = new Option<double>("--duration") { Description = "Seconds of load per policy and for the failover run.", DefaultValueFactory = _ => 40 };
+        var concurrency = new Option<int>("--concurrency") { Description = "Closed-loop clients.", DefaultValueFactory = _ => 12 };
+        var quick = new Option<bool>("--quick") { Description = "20 s per run." };
+        var work = new Option<string>("--work") { Description = "Generated model, adapters and replica logs.", DefaultValueFactory = _ => "artifacts/scale-out" };
+        var outDir = new Option<string>("--out") { Description = "Report folder.", DefaultValueFactory = _ => "artifacts/scale-out/report" };
+        var script = new Option<string>("--replicas-script") { Description = "deploy/local/replicas.sh of this checkout.", DefaultValueFactory = _ => "deploy/local/replicas.sh" };
+        var cmd = new Command("scaleout", "Start replicas behind HAProxy (deploy/local/replicas.sh) and compare adapter affinity with round robin, then kill a replica mid-run.")
+        {
+            replicas, adapterCount, hostCache, duration, concurrency, quick, work, outDir, script,
+        };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            try
+            {
+                string workDir = Path.GetFullPath(parse.GetValue(work)!);
+                // A small generated model (hidden 256, 2 layers): the comparison is about where adapters are loaded, so
+                // the model only needs to be real, not big; 2 cores run three replicas of it.
+                string modelDir = AssetWriter.EnsureModel(Path.Combine(workDir, "model"), hidden: 256, layers: 2);
+                var set = AssetWriter.EnsureAdapters(modelDir, Path.Combine(workDir, "adapters"), parse.GetValue(adapterCount), [8, 16], copies: 4, seed: 11);
+                var settings = new ScaleOut.ScaleOutSettings
+                {
+                    ModelDir = modelDir,
+                    AdapterRoot = set.Root,
+                    AdapterIds = set.Ids,
+                    ReplicasScript = Path.GetFullPath(parse.GetValue(script)!),
+                    WorkDir = Path.Combine(workDir, "runs"),
+                    Replicas = parse.GetValue(replicas),
+                    HostCache = parse.GetValue(hostCache)!,
+                    Concurrency = parse.GetValue(concurrency),
+                    Duration = TimeSpan.FromSeconds(parse.GetValue(quick) ? Math.Min(20, parse.GetValue(duration)) : parse.GetValue(duration)),
+                };
+                var (policies, failover) = await new ScaleOut.ScaleOutRunner(settings, Console.Error).RunAsync(ct);
+                long adapterBytes = AdapterBytes(modelDir, settings.TargetRank);
+                var result = new ScaleOut.ScaleOutResult("lorasqueeze-loadtest " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+                    MachineInfo.Describe(), DateTimeOffset.UtcNow, settings, adapterBytes, policies, failover);
+                var files = ScaleOut.ScaleOutReport.Write(result, parse.GetValue(outDir)!);
+                Console.WriteLine(ScaleOut.ScaleOutReport.Markdown(result));
+                foreach (var f in files) Console.Error.WriteLine($"wrote {f}");
+                return 0;
+            }
+            catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException or IOException or TimeoutException or HttpRequestException)
+            {
+                await Console.Error.WriteLineAsync($"error: {ex.Message}");
+                return 1;
+            }
+        });
+        return cmd;
+    }
+
+    /// <summary>Bytes of one adapter at <paramref name="rank"/> on the model: r · Σ (in + out) over every projection, float32.</summary>
+    private static long AdapterBytes(string modelDir, int rank)
+    {
+        var c = Model.Config.ModelConfig.Load(modelDir);
+        long h = c.HiddenSize, kv = (long)c.NumKvHeads * c.HeadDim, q = (long)c.NumAttentionHeads * c.HeadDim, i = c.IntermediateSize;
+        long perLayer = (h + q) + (h + kv) * 2 + (q + h) + (h + i) * 2 + (i + h);
+        return perLayer * c.NumHiddenLayers * rank * sizeof(float);
     }
 
     private static Command RenderCommand()

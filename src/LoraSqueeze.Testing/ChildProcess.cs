@@ -96,6 +96,20 @@ public sealed class ChildProcess : IDisposable
         lock (_log) _log.WriteLine(line);
     }
 
+    /// <summary>The process id.</summary>
+    public int Id => _process.Id;
+
+    /// <summary>
+    /// Sends SIGTERM (so a script's traps clean up what it started) and waits up to <paramref name="grace"/> for the
+    /// exit; kills the whole tree after that.
+    /// </summary>
+    public void Terminate(TimeSpan grace)
+    {
+        if (_process.HasExited) return;
+        Run("kill", ["-TERM", Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+        if (!_process.WaitForExit(grace)) _process.Kill(entireProcessTree: true);
+    }
+
     public void Dispose()
     {
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);
