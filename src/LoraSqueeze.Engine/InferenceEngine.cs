@@ -33,6 +33,8 @@ public sealed class InferenceEngine : IDisposable
     private readonly Thread _thread;
     private EngineCore? _core;
     private int _waiting;
+    private int _inFlight;
+    private volatile bool _draining;
     private int _freeRows;
     private volatile bool _stopping;
 
@@ -57,8 +59,23 @@ public sealed class InferenceEngine : IDisposable
 
     public RequestLimits Limits => _options.Limits;
 
-    /// <summary>True once the engine is shutting down (or its thread has crashed): no new work is accepted.</summary>
-    public bool Stopping => _stopping;
+    /// <summary>True once the engine is draining or shutting down (or its thread has crashed): no new work is accepted.</summary>
+    public bool Stopping => _stopping || _draining;
+
+    /// <summary>Requests submitted and not yet finished (queued or running).</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>
+    /// Stops accepting new requests (they get <see cref="EngineUnavailableException"/>, health turns 503) while the
+    /// queued and running ones finish: the first half of a graceful shutdown (<see cref="WaitIdleAsync"/> is the second).
+    /// </summary>
+    public void BeginDrain() => _draining = true;
+
+    /// <summary>Completes when no request is in flight, or throws when <paramref name="cancellationToken"/> fires first.</summary>
+    public async Task WaitIdleAsync(CancellationToken cancellationToken)
+    {
+        while (InFlight > 0 && !_stopping) await Task.Delay(50, cancellationToken);
+    }
 
     public void Start()
     {
@@ -75,6 +92,7 @@ public sealed class InferenceEngine : IDisposable
     {
         if (_stopping || !_ready.Task.IsCompletedSuccessfully)
             throw new EngineUnavailableException("the engine is not running");
+        if (_draining) throw new EngineUnavailableException("the server is shutting down (draining its running requests); retry on another replica");
         _options.Limits.Validate(handle.Request);
         if ((handle.Request.AdapterId is null) != (handle.Adapter is null) ||
             (handle.Adapter is not null && handle.Adapter.AdapterId != handle.Request.AdapterId))
@@ -85,9 +103,11 @@ public sealed class InferenceEngine : IDisposable
             return false;
         }
         handle.SubmittedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _inFlight);
         if (!_mailbox.TryPost(new SubmitCommand(handle)))
         {
             Interlocked.Decrement(ref _waiting);
+            Interlocked.Decrement(ref _inFlight);
             throw new EngineUnavailableException("the engine is not running");
         }
         _metrics.QueueDepth.Set(Waiting);
@@ -238,6 +258,7 @@ public sealed class InferenceEngine : IDisposable
     {
         if (handle.Finished) return;
         handle.Finished = true;
+        Interlocked.Decrement(ref _inFlight);
         _requests.Remove(handle.Id);
         if (waiting) Interlocked.Decrement(ref _waiting);
         if (error is null) handle.Output.Writer.TryComplete();

@@ -69,6 +69,8 @@ public sealed class TestServer : IAsyncDisposable
             MetricsPort = 0,
             HttpPort = 0,
             TorchThreads = 1,
+            // A test that ends with requests still running should not wait the default 30 s drain at dispose.
+            ShutdownDrainSeconds = 5,
         };
         configure?.Invoke(options);
         var backends = ServerBackends.ForModel(options);
@@ -90,6 +92,9 @@ public sealed class TestServer : IAsyncDisposable
         await app.StartAsync();
         return new TestServer(app, options, root);
     }
+
+    /// <summary>Stops the host as SIGTERM does (the engine drains first); dispose afterwards as usual.</summary>
+    public Task StopAsync() => _app.StopAsync();
 
     public async ValueTask DisposeAsync()
     {

@@ -72,6 +72,8 @@ public static class LoraSqueezeServer
         });
 
         var services = builder.Services;
+        // The whole stop (the engine's drain, then Kestrel) fits in the drain time plus a margin for Kestrel itself.
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownDrainSeconds + 5));
         services.AddSingleton(options);
         services.AddSingleton(endpoints);
         services.AddSingleton(backends.Codec);

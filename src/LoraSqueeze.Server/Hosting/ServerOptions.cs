@@ -129,6 +129,12 @@ public sealed class ServerOptions
     /// <summary>Address to bind: loopback by default so a demo never listens on the network by accident.</summary>
     public string BindAddress { get; set; } = "127.0.0.1";
 
+    /// <summary>
+    /// On SIGTERM, how long queued and running requests may still finish (new ones are refused) before the engine
+    /// stops. Keep it below the orchestrator's grace period (Kubernetes' terminationGracePeriodSeconds).
+    /// </summary>
+    public int ShutdownDrainSeconds { get; set; } = 30;
+
     /// <summary>Torch intra-op threads; 0 keeps libtorch's default.</summary>
     public int TorchThreads { get; set; }
 
@@ -151,6 +157,7 @@ public sealed class ServerOptions
         Positive(QueueLength, nameof(QueueLength));
         Positive(MaxPromptTokens, nameof(MaxPromptTokens));
         Positive(MaxTokens, nameof(MaxTokens));
+        if (ShutdownDrainSeconds < 0) throw new ArgumentException($"Server:ShutdownDrainSeconds must not be negative (got {ShutdownDrainSeconds})");
         if (HostCacheBytes < 0) throw new ArgumentException($"Server:HostCacheBytes must not be negative (got {HostCacheBytes})");
         if (Port < 0 || Port > 65535) throw new ArgumentException($"Server:Port out of range (got {Port})");
         if (MetricsPort < 0 || MetricsPort > 65535) throw new ArgumentException($"Server:MetricsPort out of range (got {MetricsPort})");
