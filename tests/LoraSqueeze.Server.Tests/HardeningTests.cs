@@ -34,6 +34,38 @@ public sealed class HardeningTests
     }
 
     [Fact]
+    public async Task A_header_claiming_a_wrong_module_shape_is_refused_naming_the_tensor_before_any_data_is_read()
+    {
+        await using var server = await TestServer.StartAsync();
+        var dir = Path.Combine(server.AdapterRoot, "off-by-one");
+        TestServer.CopyDirectory(Path.Combine(server.AdapterRoot, "demo-r4"), dir);
+        // Small enough for the whole-file bounds, but lora_A's input side is one column short of q_proj's: the header
+        // alone says so, and the data (zeros of a sparse file) is never read.
+        var config = Model.Config.ModelConfig.Load(server.Options.ModelPath);
+        int hidden = config.HiddenSize, qOut = config.NumAttentionHeads * config.HeadDim;
+        const string module = "base_model.model.model.layers.0.self_attn.q_proj";
+        long aBytes = 4L * (hidden - 1) * 4, bBytes = (long)qOut * 4 * 4;
+        var header = System.Text.Encoding.UTF8.GetBytes(
+            $"{{\"{module}.lora_A.weight\":{{\"dtype\":\"F32\",\"shape\":[4,{hidden - 1}],\"data_offsets\":[0,{aBytes}]}}," +
+            $"\"{module}.lora_B.weight\":{{\"dtype\":\"F32\",\"shape\":[{qOut},4],\"data_offsets\":[{aBytes},{aBytes + bBytes}]}}}}");
+        var path = Path.Combine(dir, "adapter_model.safetensors");
+        await using (var file = new FileStream(path, FileMode.Create, FileAccess.Write))
+        {
+            file.Write(BitConverter.GetBytes((ulong)header.Length));
+            file.Write(header);
+            file.SetLength(8 + header.Length + aBytes + bBytes);
+        }
+        var cfgPath = Path.Combine(dir, "adapter_config.json");
+        var cfg = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(cfgPath))!.AsObject();
+        cfg["r"] = 4;
+        cfg.Remove("rank_pattern");
+        await File.WriteAllTextAsync(cfgPath, cfg.ToJsonString());
+        var ex = await Fails(() => server.Inference.GenerateAsync(Request("x", "off-by-one")).ResponseAsync, StatusCode.FailedPrecondition);
+        Assert.Contains($"tensor 'model.layers.0.self_attn.q_proj.lora_A.weight' claims shape [4, {hidden - 1}]", ex.Status.Detail);
+        Assert.Contains("refused before reading it", ex.Status.Detail);
+    }
+
+    [Fact]
     public async Task Callers_see_adapter_paths_relative_to_their_root_never_the_servers_folders()
     {
         await using var server = await TestServer.StartAsync();

@@ -16,6 +16,11 @@ internal static class LoraFamilyReader
         var kind = c.UseDora ? AdapterKind.Dora : c.UseRslora ? AdapterKind.RsLora : AdapterKind.Lora;
         if (c.UseDora && ctx.Base is null)
             throw new AdapterFormatException($"{ctx.Tensors.Location}: DoRA (use_dora) rescales the base weight's rows, so its ΔW needs the base model: pass --base MODEL_DIR");
+        // Every module's shapes from the header against the base, before any tensor's data is read.
+        if (ctx.Base is not null)
+        {
+            foreach (var (module, present) in ctx.GroupModules(Suffixes)) CheckHeaderShapes(ctx, module, present);
+        }
         var result = new List<IModuleDelta>();
         try
         {
@@ -28,6 +33,38 @@ internal static class LoraFamilyReader
             throw;
         }
         return (kind, result);
+    }
+
+    /// <summary>
+    /// From the safetensors header alone: lora_A is [r, in] and lora_B [out, r] of this module of the base (transposed
+    /// with fan_in_fan_out), r is the config's rank, a DoRA magnitude has out entries. A file that claims other shapes
+    /// is refused naming the module and tensor, before its data costs any reading (the same checks run again on the
+    /// tensors read, for sources without a header).
+    /// </summary>
+    private static void CheckHeaderShapes(AdapterReadContext ctx, string module, HashSet<string> present)
+    {
+        var c = ctx.Config;
+        if (ctx.Base!.WeightShape(module) is not { Length: 2 } w)
+        {
+            ctx.Base.CheckFits(module, 0, 0, c.FanInFanOut);   // throws: not in the base, or not a matrix
+            return;
+        }
+        long outF = c.FanInFanOut ? w[1] : w[0], inF = c.FanInFanOut ? w[0] : w[1];
+        var a = present.Contains("lora_A.weight") ? ctx.Tensors.Shape(module + ".lora_A.weight") : null;
+        var b = present.Contains("lora_B.weight") ? ctx.Tensors.Shape(module + ".lora_B.weight") : null;
+        if (a is null || b is null) return;   // a missing factor is reported by ReadModule's Require, with its name
+        string Claim(long[] s) => "[" + string.Join(", ", s) + "]";
+        int rank = c.RankFor(module);
+        if (a.Length != 2 || a[1] != inF || a[0] != rank)
+            throw new AdapterFormatException($"module {module}: tensor '{module}.lora_A.weight' claims shape {Claim(a)}, but the base weight is [{outF}, {inF}] ([out, in]) and the config's rank {rank}, so it must be [{rank}, {inF}] ([r, in]); refused before reading it");
+        if (b.Length != 2 || b[0] != outF || b[1] != rank)
+            throw new AdapterFormatException($"module {module}: tensor '{module}.lora_B.weight' claims shape {Claim(b)}, but the base weight is [{outF}, {inF}] ([out, in]) and the config's rank {rank}, so it must be [{outF}, {rank}] ([out, r]); refused before reading it");
+        foreach (var name in (string[])["lora_magnitude_vector", "lora_magnitude_vector.weight"])
+        {
+            if (!present.Contains(name) || ctx.Tensors.Shape($"{module}.{name}") is not { } m) continue;
+            if (m.Aggregate(1L, (x, d) => x * d) != outF)
+                throw new AdapterFormatException($"module {module}: tensor '{module}.{name}' claims shape {Claim(m)}; the base's module has {outF} output rows; refused before reading it");
+        }
     }
 
     private static IModuleDelta ReadModule(AdapterReadContext ctx, string module, HashSet<string> present, AdapterKind kind)

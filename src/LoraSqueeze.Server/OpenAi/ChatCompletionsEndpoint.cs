@@ -55,19 +55,11 @@ internal sealed class ChatCompletionsEndpoint(GenerationGateway gateway, ServedM
             requests.Add(request);
         }
 
-        var generations = new List<Generation>(requests.Count);
-        try
-        {
-            foreach (var r in requests) generations.Add(await gateway.StartAsync(r, cancellationToken));
-            string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
-            long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-            if (fields.Stream) await StreamAsync(http, generations, id, created, model, logprobs, top, fields.IncludeUsage, cancellationToken);
-            else await UnaryAsync(http, generations, id, created, model, logprobs, top, cancellationToken);
-        }
-        finally
-        {
-            foreach (var g in generations) g.Dispose();
-        }
+        string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
+        long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        await gateway.RunAllAsync(requests, generations => fields.Stream
+            ? StreamAsync(http, generations, id, created, model, logprobs, top, fields.IncludeUsage, cancellationToken)
+            : UnaryAsync(http, generations, id, created, model, logprobs, top, cancellationToken), cancellationToken);
     }
 
     private async Task UnaryAsync(HttpContext http, List<Generation> generations, string id, long created, string model,

@@ -43,19 +43,11 @@ internal sealed class CompletionsEndpoint(GenerationGateway gateway, ServedModel
             }
         }
 
-        var generations = new List<Generation>(requests.Count);
-        try
-        {
-            foreach (var r in requests) generations.Add(await gateway.StartAsync(r, cancellationToken));
-            string id = "cmpl-" + Guid.NewGuid().ToString("N");
-            long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-            if (fields.Stream) await StreamAsync(http, generations, id, created, model, logprobs, echo, fields.IncludeUsage, cancellationToken);
-            else await UnaryAsync(http, generations, id, created, model, logprobs, echo, cancellationToken);
-        }
-        finally
-        {
-            foreach (var g in generations) g.Dispose();
-        }
+        string id = "cmpl-" + Guid.NewGuid().ToString("N");
+        long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        await gateway.RunAllAsync(requests, generations => fields.Stream
+            ? StreamAsync(http, generations, id, created, model, logprobs, echo, fields.IncludeUsage, cancellationToken)
+            : UnaryAsync(http, generations, id, created, model, logprobs, echo, cancellationToken), cancellationToken);
     }
 
     private async Task UnaryAsync(HttpContext http, List<Generation> generations, string id, long created, string model,

@@ -27,26 +27,10 @@ internal static class OpenAiEndpoints
             return await next(context);
         });
         api.MapGet("/v1/models", http => Run(http, "/v1/models", (sp, ct) => sp.GetRequiredService<ModelsEndpoint>().HandleAsync(http, ct)));
-        api.MapPost("/v1/completions", http => Run(http, "/v1/completions", async (sp, ct) =>
-        {
-            var (body, doc) = await OpenAiRequestBody.ReadAsync(http.Request, ct);
-            using (doc) await sp.GetRequiredService<CompletionsEndpoint>().HandleAsync(http, body, ct);
-        }));
-        api.MapPost("/v1/chat/completions", http => Run(http, "/v1/chat/completions", async (sp, ct) =>
-        {
-            var (body, doc) = await OpenAiRequestBody.ReadAsync(http.Request, ct);
-            using (doc) await sp.GetRequiredService<ChatCompletionsEndpoint>().HandleAsync(http, body, ct);
-        }));
-        api.MapPost("/v1/load_lora_adapter", http => Run(http, "/v1/load_lora_adapter", async (sp, ct) =>
-        {
-            var (body, doc) = await OpenAiRequestBody.ReadAsync(http.Request, ct);
-            using (doc) await sp.GetRequiredService<LoraAdapterEndpoints>().LoadAsync(http, body, ct);
-        }));
-        api.MapPost("/v1/unload_lora_adapter", http => Run(http, "/v1/unload_lora_adapter", async (sp, ct) =>
-        {
-            var (body, doc) = await OpenAiRequestBody.ReadAsync(http.Request, ct);
-            using (doc) await sp.GetRequiredService<LoraAdapterEndpoints>().UnloadAsync(http, body, ct);
-        }));
+        MapJsonPost(api, "/v1/completions", (sp, http, body, ct) => sp.GetRequiredService<CompletionsEndpoint>().HandleAsync(http, body, ct));
+        MapJsonPost(api, "/v1/chat/completions", (sp, http, body, ct) => sp.GetRequiredService<ChatCompletionsEndpoint>().HandleAsync(http, body, ct));
+        MapJsonPost(api, "/v1/load_lora_adapter", (sp, http, body, ct) => sp.GetRequiredService<LoraAdapterEndpoints>().LoadAsync(http, body, ct));
+        MapJsonPost(api, "/v1/unload_lora_adapter", (sp, http, body, ct) => sp.GetRequiredService<LoraAdapterEndpoints>().UnloadAsync(http, body, ct));
         // Readiness for load balancers and Kubernetes: 200 once the model is loaded, 503 before (and after a failed load).
         api.MapGet("/health", http =>
         {
@@ -57,6 +41,14 @@ internal static class OpenAiEndpoints
             return http.Response.WriteAsync(ready ? "ok" : engine.Ready.IsFaulted ? "model failed to load" : engine.Stopping ? "shutting down" : "model loading");
         });
     }
+
+    /// <summary>A POST route whose JSON body is read with the size cap and parsed once before the handler runs.</summary>
+    private static void MapJsonPost(RouteGroupBuilder api, string route, Func<IServiceProvider, HttpContext, OpenAiRequestBody, CancellationToken, Task> handler) =>
+        api.MapPost(route, http => Run(http, route, async (sp, ct) =>
+        {
+            var (body, doc) = await OpenAiRequestBody.ReadAsync(http.Request, ct);
+            using (doc) await handler(sp, http, body, ct);
+        }));
 
     private static async Task Run(HttpContext http, string route, Func<IServiceProvider, CancellationToken, Task> handler)
     {

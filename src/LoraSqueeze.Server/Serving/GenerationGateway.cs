@@ -51,4 +51,23 @@ public sealed class GenerationGateway(InferenceEngine engine, AdapterManager ada
         var stops = request.StopStrings ?? [];
         return new Generation(engine, handle, codec.CreateStreamer(request.PromptTokens, stops), metrics, started);
     }
+
+    /// <summary>
+    /// Starts every request (the choices of one call, each its own engine request) and runs <paramref name="body"/>
+    /// over them; if one cannot start, those started are stopped and the error propagates. Every generation is
+    /// disposed afterwards (a sequence still running, e.g. after a client disconnect, is cancelled).
+    /// </summary>
+    public async Task RunAllAsync(IReadOnlyList<GenerationRequest> requests, Func<List<Generation>, Task> body, CancellationToken cancellationToken)
+    {
+        var generations = new List<Generation>(requests.Count);
+        try
+        {
+            foreach (var r in requests) generations.Add(await StartAsync(r, cancellationToken));
+            await body(generations);
+        }
+        finally
+        {
+            foreach (var g in generations) g.Dispose();
+        }
+    }
 }
