@@ -16,6 +16,18 @@ internal static class AdaLoraReader
         var c = ctx.Config;
         // PEFT: scaling = lora_alpha if lora_alpha > 0 else r; divided by ranknum (= init_r) + 1e-5.
         double scale = (c.Alpha > 0 ? c.Alpha : c.R) / (c.InitR + 1e-5);
+        // From the header, before any data: lora_A [r, in], lora_B [out, r], lora_E r values, r the tensors' own rank.
+        if (ctx.Base is not null)
+        {
+            foreach (var (module, _) in ctx.GroupModules(Suffixes))
+            {
+                if (ctx.BaseDelta(module) is not var (o, i) || ctx.HeaderShape(module, "lora_A") is not { Length: 2 } a) continue;
+                AdapterReadContext.RequireHeaderShape(module, "lora_A", a, [a[0], i], "[r, in]");
+                AdapterReadContext.RequireHeaderShape(module, "lora_B", ctx.HeaderShape(module, "lora_B"), [o, a[0]], "[out, r]");
+                if (ctx.HeaderShape(module, "lora_E") is { } e && e.Aggregate(1L, (x, d) => x * d) != a[0])
+                    AdapterReadContext.RequireHeaderShape(module, "lora_E", e, [a[0], 1], "[r, 1]");
+            }
+        }
         var result = new List<IModuleDelta>();
         try
         {

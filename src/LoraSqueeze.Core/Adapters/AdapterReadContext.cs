@@ -30,6 +30,33 @@ internal sealed record AdapterReadContext(AdapterTensors Tensors, AdapterConfig 
             throw new AdapterFormatException($"module {module}: tensor '{module}.{suffix}' is missing from {Tensors.Location}");
     }
 
+    /// <summary>
+    /// The base weight of <paramref name="module"/> as ΔW's [out, in] (fan_in_fan_out transposes it); throws naming the
+    /// module when the base has no such matrix. Null without a base model.
+    /// </summary>
+    public (long Out, long In)? BaseDelta(string module)
+    {
+        if (Base is null) return null;
+        var w = Base.WeightShape(module);
+        if (w is not { Length: 2 })
+        {
+            Base.CheckFits(module, 0, 0, Config.FanInFanOut);   // throws: not in the base, or not a matrix
+            return null;
+        }
+        return Config.FanInFanOut ? (w[1], w[0]) : (w[0], w[1]);
+    }
+
+    /// <summary>A header's claimed shape of <c>module.suffix</c> (null when absent).</summary>
+    public long[]? HeaderShape(string module, string suffix) => Tensors.Shape($"{module}.{suffix}");
+
+    /// <summary>Refuses a tensor whose header shape is not <paramref name="expected"/>, before its data is read.</summary>
+    public static void RequireHeaderShape(string module, string suffix, long[]? claimed, long[] expected, string meaning)
+    {
+        if (claimed is null || claimed.SequenceEqual(expected)) return;
+        throw new AdapterFormatException($"module {module}: tensor '{module}.{suffix}' claims shape [{string.Join(", ", claimed)}], " +
+            $"but this base model and config need [{string.Join(", ", expected)}] ({meaning}); refused before reading it");
+    }
+
     /// <summary>Throws naming the module when a tensor is not a matrix.</summary>
     public static void RequireMatrix(string module, string name, TorchSharp.torch.Tensor t)
     {

@@ -13,7 +13,47 @@ internal static class LycorisReader
     private static readonly string[] LoHaFactors = ["hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b"];
     private static readonly string[] LoKrSuffixes = ["lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2"];
 
-    public static List<IModuleDelta> ReadLoHa(AdapterReadContext ctx) => ReadAll(ctx, LoHaSuffixes, (module, present) =>
+    /// <summary>
+    /// From the header, before any data: LoHa's (w1_a·w1_b) ⊙ (w2_a·w2_b) is [out, r]·[r, in] twice, at the config's
+    /// rank; LoKr's kron(w1, w2) has w1.rows·w2.rows = out and w1.cols·w2.cols = in (each factor whole or as a·b).
+    /// </summary>
+    private static void CheckHeaderShapes(AdapterReadContext ctx, string[] suffixes, bool loha)
+    {
+        if (ctx.Base is null) return;
+        foreach (var (module, present) in ctx.GroupModules(suffixes))
+        {
+            if (ctx.BaseDelta(module) is not var (o, i)) continue;
+            long r = ctx.Config.RankFor(module);
+            if (loha)
+            {
+                AdapterReadContext.RequireHeaderShape(module, "hada_w1_a", ctx.HeaderShape(module, "hada_w1_a"), [o, r], "[out, r]");
+                AdapterReadContext.RequireHeaderShape(module, "hada_w1_b", ctx.HeaderShape(module, "hada_w1_b"), [r, i], "[r, in]");
+                AdapterReadContext.RequireHeaderShape(module, "hada_w2_a", ctx.HeaderShape(module, "hada_w2_a"), [o, r], "[out, r]");
+                AdapterReadContext.RequireHeaderShape(module, "hada_w2_b", ctx.HeaderShape(module, "hada_w2_b"), [r, i], "[r, in]");
+                continue;
+            }
+            long[]? Whole(string stem) => ctx.HeaderShape(module, stem) is { Length: 2 } w ? w
+                : ctx.HeaderShape(module, stem + "_a") is { Length: 2 } a && ctx.HeaderShape(module, stem + "_b") is { Length: 2 } b && a[1] == b[0] ? [a[0], b[1]]
+                : null;
+            if (Whole("lokr_w1") is { } w1 && Whole("lokr_w2") is { } w2 && (w1[0] * w2[0] != o || w1[1] * w2[1] != i))
+                throw new AdapterFormatException($"module {module}: LoKr factors claim kron([{w1[0]}, {w1[1]}], [{w2[0]}, {w2[1]}]) = " +
+                    $"[{w1[0] * w2[0]}, {w1[1] * w2[1]}], but the base weight is [{o}, {i}] ([out, in]); refused before reading them");
+        }
+    }
+
+    public static List<IModuleDelta> ReadLoHa(AdapterReadContext ctx)
+    {
+        CheckHeaderShapes(ctx, LoHaSuffixes, loha: true);
+        return ReadLoHaModules(ctx);
+    }
+
+    public static List<IModuleDelta> ReadLoKr(AdapterReadContext ctx)
+    {
+        CheckHeaderShapes(ctx, LoKrSuffixes, loha: false);
+        return ReadLoKrModules(ctx);
+    }
+
+    private static List<IModuleDelta> ReadLoHaModules(AdapterReadContext ctx) => ReadAll(ctx, LoHaSuffixes, (module, present) =>
     {
         if (present.Contains("hada_t1") || present.Contains("hada_t2"))
             throw new UnsupportedAdapterException("LoHa convolution (hada_t1/hada_t2)", $"module {module}: effective-conv2d LoHa is not a linear module");
@@ -30,7 +70,7 @@ internal static class LycorisReader
         return DeltaFactory.LoHa(module, w[0], w[1], w[2], w[3], Scale(ctx, module, (int)w[0].shape[1]));
     });
 
-    public static List<IModuleDelta> ReadLoKr(AdapterReadContext ctx) => ReadAll(ctx, LoKrSuffixes, (module, present) =>
+    private static List<IModuleDelta> ReadLoKrModules(AdapterReadContext ctx) => ReadAll(ctx, LoKrSuffixes, (module, present) =>
     {
         if (present.Contains("lokr_t2"))
             throw new UnsupportedAdapterException("LoKr convolution (lokr_t2)", $"module {module}: effective-conv2d LoKr is not a linear module");

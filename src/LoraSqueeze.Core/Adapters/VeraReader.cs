@@ -27,6 +27,15 @@ internal static class VeraReader
             dims[module] = c.FanInFanOut ? (shape[1], shape[0]) : (shape[0], shape[1]);
         }
         long maxOut = dims.Values.Max(d => d.Out), maxIn = dims.Values.Max(d => d.In);
+        // From the header, before any data: each module's λ_b has its out entries and λ_d r entries.
+        foreach (var (module, _) in modules)
+        {
+            long count(long[] s) => s.Aggregate(1L, (x, d) => x * d);
+            if (ctx.HeaderShape(module, "vera_lambda_b") is { } lb && count(lb) != dims[module].Out)
+                AdapterReadContext.RequireHeaderShape(module, "vera_lambda_b", lb, [dims[module].Out], "[out]");
+            if (ctx.HeaderShape(module, "vera_lambda_d") is { } ld && count(ld) != c.R)
+                AdapterReadContext.RequireHeaderShape(module, "vera_lambda_d", ld, [c.R], "[r]");
+        }
 
         using var outer = torch.NewDisposeScope();
         torch.Tensor veraA, veraB;

@@ -132,6 +132,42 @@ public sealed class BadInputTests : IDisposable
         Assert.Contains("[6, 9]", ex.Message);
     }
 
+    /// <summary>
+    /// Every adapter kind: a header whose shapes cannot fit the base module is refused from the header alone, naming
+    /// the module and tensor (the message says it was not read). Base: m.q_proj [6, 9] ([out, in]).
+    /// </summary>
+    [Theory]
+    [InlineData("LORA", "lora_A.weight")]
+    [InlineData("ADALORA", "lora_B")]
+    [InlineData("LOHA", "hada_w1_b")]
+    [InlineData("LOKR", "LoKr factors")]
+    [InlineData("VERA", "vera_lambda_b")]
+    public void Every_kind_checks_module_shapes_from_the_header_before_reading(string peftType, string named)
+    {
+        var model = _fx.WriteModel("base-shapes-" + peftType, [Key("m.q_proj", _fx.Randn(6, 9))]);
+        var cfg = new JsonObject { ["peft_type"] = peftType, ["r"] = 2, ["lora_alpha"] = 2, ["alpha"] = 2, ["target_modules"] = new JsonArray("q_proj") };
+        string M(string suffix) => Peft("m.q_proj", suffix);
+        KeyValuePair<string, torch.Tensor>[] tensors = peftType switch
+        {
+            "LORA" => [Key(M("lora_A.weight"), _fx.Randn(2, 8)), Key(M("lora_B.weight"), _fx.Randn(6, 2))],                 // in 8, base 9
+            "ADALORA" => [Key(M("lora_A"), _fx.Randn(2, 9)), Key(M("lora_B"), _fx.Randn(5, 2)), Key(M("lora_E"), _fx.Randn(2, 1))],  // out 5, base 6
+            "LOHA" => [Key(M("hada_w1_a"), _fx.Randn(6, 2)), Key(M("hada_w1_b"), _fx.Randn(2, 8)), Key(M("hada_w2_a"), _fx.Randn(6, 2)), Key(M("hada_w2_b"), _fx.Randn(2, 9))],
+            "LOKR" => [Key(M("lokr_w1"), _fx.Randn(2, 3)), Key(M("lokr_w2_a"), _fx.Randn(3, 2)), Key(M("lokr_w2_b"), _fx.Randn(2, 4))],   // kron → [6, 12]
+            _ => [Key("base_model.vera_A", _fx.Randn(2, 9)), Key("base_model.vera_B", _fx.Randn(6, 2)), Key(M("vera_lambda_b"), _fx.Randn(5)), Key(M("vera_lambda_d"), _fx.Randn(2))],
+        };
+        if (peftType == "ADALORA")
+        {
+            cfg["init_r"] = 2;
+            cfg["target_r"] = 2;
+        }
+        if (peftType == "VERA") cfg["save_projection"] = true;
+        var dir = _fx.WriteAdapter("shapes-" + peftType, cfg, tensors);
+        var ex = Assert.Throws<AdapterFormatException>(() => AdapterReader.Read(dir, model));
+        Assert.Contains("m.q_proj", ex.Message);
+        Assert.Contains(named, ex.Message);
+        Assert.Contains("refused before reading", ex.Message);
+    }
+
     [Fact]
     public void TargetRankOutOfRangeIsRefused()
     {
