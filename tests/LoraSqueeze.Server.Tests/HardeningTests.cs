@@ -21,13 +21,7 @@ public sealed class HardeningTests
         var header = System.Text.Encoding.UTF8.GetBytes(
             $"{{\"{module}.lora_A.weight\":{{\"dtype\":\"F32\",\"shape\":[8,134217728],\"data_offsets\":[0,{huge}]}}," +
             $"\"{module}.lora_B.weight\":{{\"dtype\":\"F32\",\"shape\":[64,8],\"data_offsets\":[{huge},{huge + 64 * 8 * 4}]}}}}");
-        var path = Path.Combine(dir, "adapter_model.safetensors");
-        await using (var file = new FileStream(path, FileMode.Create, FileAccess.Write))
-        {
-            file.Write(BitConverter.GetBytes((ulong)header.Length));
-            file.Write(header);
-            file.SetLength(8 + header.Length + huge + 64 * 8 * 4);
-        }
+        await WriteSparseSafetensorsAsync(Path.Combine(dir, "adapter_model.safetensors"), header, huge + 64 * 8 * 4);
         var ex = await Fails(() => server.Inference.GenerateAsync(Request("x", "claims-4gib")).ResponseAsync, StatusCode.FailedPrecondition);
         Assert.Contains("larger than any module of the base model", ex.Status.Detail);
         Assert.Contains("lora_A", ex.Status.Detail);
@@ -48,13 +42,7 @@ public sealed class HardeningTests
         var header = System.Text.Encoding.UTF8.GetBytes(
             $"{{\"{module}.lora_A.weight\":{{\"dtype\":\"F32\",\"shape\":[4,{hidden - 1}],\"data_offsets\":[0,{aBytes}]}}," +
             $"\"{module}.lora_B.weight\":{{\"dtype\":\"F32\",\"shape\":[{qOut},4],\"data_offsets\":[{aBytes},{aBytes + bBytes}]}}}}");
-        var path = Path.Combine(dir, "adapter_model.safetensors");
-        await using (var file = new FileStream(path, FileMode.Create, FileAccess.Write))
-        {
-            file.Write(BitConverter.GetBytes((ulong)header.Length));
-            file.Write(header);
-            file.SetLength(8 + header.Length + aBytes + bBytes);
-        }
+        await WriteSparseSafetensorsAsync(Path.Combine(dir, "adapter_model.safetensors"), header, aBytes + bBytes);
         var cfgPath = Path.Combine(dir, "adapter_config.json");
         var cfg = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(cfgPath))!.AsObject();
         cfg["r"] = 4;
@@ -63,6 +51,15 @@ public sealed class HardeningTests
         var ex = await Fails(() => server.Inference.GenerateAsync(Request("x", "off-by-one")).ResponseAsync, StatusCode.FailedPrecondition);
         Assert.Contains($"tensor 'model.layers.0.self_attn.q_proj.lora_A.weight' claims shape [4, {hidden - 1}]", ex.Status.Detail);
         Assert.Contains("refused before reading it", ex.Status.Detail);
+    }
+
+    /// <summary>A safetensors file of <paramref name="header"/> and <paramref name="dataBytes"/> of zeros that take no disk (sparse).</summary>
+    private static async Task WriteSparseSafetensorsAsync(string path, byte[] header, long dataBytes)
+    {
+        await using var file = new FileStream(path, FileMode.Create, FileAccess.Write);
+        file.Write(BitConverter.GetBytes((ulong)header.Length));
+        file.Write(header);
+        file.SetLength(8 + header.Length + dataBytes);
     }
 
     [Fact]
