@@ -23,7 +23,8 @@ public static class DemoAssets
 
     private static readonly (string Id, int Rank)[] Adapters = [("demo-r4", 4), ("demo-r8", 8), ("demo-r16", 16)];
 
-    private const string Corpus =
+    /// <summary>The text the generated demo's tokenizer and model are written from.</summary>
+    public const string Corpus =
         "LoraSqueeze serves one base model and many LoRA adapters. Every adapter is squeezed to one rank on load, " +
         "so adapters of any origin batch together. The quick brown fox jumps over the lazy dog. Once upon a time " +
         "there was a small model that answered every prompt with a little story about cats, dogs and the sea. " +
