@@ -104,35 +104,36 @@ public static class JinjaValues
         return sb.Append(quote).ToString();
     }
 
-    /// <summary>Python's float repr: shortest round-trip digits, ".0" on integral values, exponent form outside 1e-4..1e16.</summary>
+    /// <summary>
+    /// Python's float repr: the shortest round-trip digits (.NET's "R"), written in exponent form when the decimal
+    /// exponent is below −4 or at least 16, else positionally with ".0" on integral values.
+    /// </summary>
     public static string FormatFloat(double d)
     {
         if (double.IsNaN(d)) return "nan";
-        if (double.IsPositiveInfinity(d)) return "inf";
-        if (double.IsNegativeInfinity(d)) return "-inf";
-        double a = Math.Abs(d);
-        if (a != 0 && (a < 1e-4 || a >= 1e16))
+        if (double.IsInfinity(d)) return d > 0 ? "inf" : "-inf";
+        string sign = d < 0 || (d == 0 && double.IsNegative(d)) ? "-" : "";
+        if (d == 0) return sign + "0.0";
+        // "R" is d₁.d₂…E±x or plain positional; reduce it to significant digits and the exponent of the first one.
+        string r = Math.Abs(d).ToString("R", CultureInfo.InvariantCulture);
+        int e = r.IndexOf('E', StringComparison.Ordinal);
+        string mantissa = e >= 0 ? r[..e] : r;
+        int shift = e >= 0 ? int.Parse(r[(e + 1)..], CultureInfo.InvariantCulture) : 0;
+        int dot = mantissa.IndexOf('.', StringComparison.Ordinal);
+        string whole = dot < 0 ? mantissa : mantissa[..dot];
+        string all = whole + (dot < 0 ? "" : mantissa[(dot + 1)..]);
+        int lead = all.Length - all.TrimStart('0').Length;
+        string digits = all[lead..].TrimEnd('0');
+        int exponent = whole.Length + shift - lead - 1;
+        if (exponent < -4 || exponent >= 16)
         {
-            string e = d.ToString("E16", CultureInfo.InvariantCulture);
-            // Shortest round-trip mantissa: R gives it, possibly in exponent form already.
-            string r = d.ToString("R", CultureInfo.InvariantCulture);
-            int ei = r.IndexOfAny(['E', 'e']);
-            string mantissa;
-            int exponent;
-            if (ei >= 0)
-            {
-                mantissa = r[..ei];
-                exponent = int.Parse(r[(ei + 1)..], CultureInfo.InvariantCulture);
-            }
-            else
-            {
-                exponent = int.Parse(e[(e.IndexOf('E', StringComparison.Ordinal) + 1)..], CultureInfo.InvariantCulture);
-                mantissa = (d / Math.Pow(10, exponent)).ToString("R", CultureInfo.InvariantCulture);
-            }
-            return mantissa + "e" + (exponent < 0 ? "-" : "+") + Math.Abs(exponent).ToString("00", CultureInfo.InvariantCulture);
+            string m = digits.Length > 1 ? digits[0] + "." + digits[1..] : digits;
+            return sign + m + "e" + (exponent < 0 ? "-" : "+") + Math.Abs(exponent).ToString("00", CultureInfo.InvariantCulture);
         }
-        string s = d.ToString("R", CultureInfo.InvariantCulture);
-        return s.Contains('.', StringComparison.Ordinal) || s.Contains('E', StringComparison.Ordinal) ? s : s + ".0";
+        int point = exponent + 1;   // digits before the decimal point
+        if (point <= 0) return sign + "0." + new string('0', -point) + digits;
+        if (point >= digits.Length) return sign + digits + new string('0', point - digits.Length) + ".0";
+        return sign + digits[..point] + "." + digits[point..];
     }
 
     public static bool IsNumber(object? v) => v is long or double or bool;

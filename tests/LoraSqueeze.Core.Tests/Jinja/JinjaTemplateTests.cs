@@ -38,6 +38,8 @@ public sealed class JinjaTemplateTests
     [InlineData("{{ '%s is %d' % ('n', 3) }} {{ '%.2f' | format(3.14159) }}", "n is 3 3.14")]
     [InlineData("{{ 3.0 | int }} {{ '12' | int }} {{ 'x' | int }} {{ '2.5' | float }} {{ -3 | abs }} {{ 2.567 | round(2) }}", "3 12 0 2.5 3 2.57")]
     [InlineData("{{ 1e-05 }} {{ 1e16 }} {{ 0.1 }} {{ 100.0 }} {{ -2 }}", "1e-05 1e+16 0.1 100.0 -2")]
+    [InlineData("{{ 1.5e-05 }} {{ 0.0001 }} {{ 1e15 }} {{ 1234567890123456.5 }} {{ -0.0 }} {{ 2.5e20 }} {{ -3.25 }}",
+        "1.5e-05 0.0001 1000000000000000.0 1234567890123456.5 -0.0 2.5e+20 -3.25")]
     public void Expressions(string template, string expected) => Assert.Equal(expected, Render(template));
 
     [Theory]
