@@ -160,7 +160,7 @@ public static class LoadTestCli
                     Duration = TimeSpan.FromSeconds(parse.GetValue(quick) ? Math.Min(20, parse.GetValue(duration)) : parse.GetValue(duration)),
                 };
                 var (policies, failover) = await new ScaleOut.ScaleOutRunner(settings, Console.Error).RunAsync(ct);
-                long adapterBytes = AdapterBytes(modelDir, settings.TargetRank);
+                long adapterBytes = Model.Config.ModelConfig.Load(modelDir).LoraParametersPerRank * settings.TargetRank * sizeof(float);
                 var result = new ScaleOut.ScaleOutResult("lorasqueeze-loadtest " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
                     MachineInfo.Describe(), DateTimeOffset.UtcNow, settings, adapterBytes, policies, failover);
                 var files = ScaleOut.ScaleOutReport.Write(result, parse.GetValue(outDir)!);
@@ -175,15 +175,6 @@ public static class LoadTestCli
             }
         });
         return cmd;
-    }
-
-    /// <summary>Bytes of one adapter at <paramref name="rank"/> on the model: r · Σ (in + out) over every projection, float32.</summary>
-    private static long AdapterBytes(string modelDir, int rank)
-    {
-        var c = Model.Config.ModelConfig.Load(modelDir);
-        long h = c.HiddenSize, kv = (long)c.NumKvHeads * c.HeadDim, q = (long)c.NumAttentionHeads * c.HeadDim, i = c.IntermediateSize;
-        long perLayer = (h + q) + (h + kv) * 2 + (q + h) + (h + i) * 2 + (i + h);
-        return perLayer * c.NumHiddenLayers * rank * sizeof(float);
     }
 
     private static Command RenderCommand()

@@ -280,18 +280,22 @@ public sealed class InferenceEngine : IDisposable
 
     private string[]? _loraLabels;
     private long _loraPublishedAt;
+    private long _loraCheckedAt;
 
     /// <summary>
-    /// The LoRA residency series: replaced when its adapter lists change, re-stamped at most once a second otherwise
-    /// (the engine loop may turn hundreds of times a second).
+    /// The LoRA residency series: replaced when its adapter lists change, re-stamped at most once a second otherwise.
+    /// The lists are looked at most every 50 ms (the llm-d router's scrape period), not on every turn of the engine
+    /// loop, which may turn hundreds of times a second.
     /// </summary>
     private void PublishLoraInfo(EngineCore core)
     {
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_loraLabels is not null && System.Diagnostics.Stopwatch.GetElapsedTime(_loraCheckedAt, now) < TimeSpan.FromMilliseconds(50)) return;
+        _loraCheckedAt = now;
         var running = string.Join(',', _adapters.DeviceResidentIds());
         var waiting = string.Join(',', core.Scheduler.Waiting.Select(r => r.AdapterId).OfType<string>().Distinct(StringComparer.Ordinal));
         string[] labels = [core.Runner.SlotCount.ToString(System.Globalization.CultureInfo.InvariantCulture), running, waiting];
         bool changed = _loraLabels is null || !_loraLabels.AsSpan().SequenceEqual(labels);
-        long now = System.Diagnostics.Stopwatch.GetTimestamp();
         if (!changed && System.Diagnostics.Stopwatch.GetElapsedTime(_loraPublishedAt, now) < TimeSpan.FromSeconds(1)) return;
         if (changed && _loraLabels is not null) _metrics.LoraRequestsInfo.RemoveLabelled(_loraLabels);
         _metrics.LoraRequestsInfo.WithLabels(labels).Set(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0);

@@ -55,7 +55,7 @@ public static class PlanCommand
         if (rank < 1) throw new ArgumentException("--rank must be at least 1");
         var config = ModelConfig.Load(modelDir);
         var slotType = SlotDTypes.Parse(dtype, "--dtype");
-        long perRank = ParametersPerRank(config);
+        long perRank = config.LoraParametersPerRank;
         int modules = 7 * config.NumHiddenLayers;
         long host = hostBudget ?? deviceBudget * 4;
         var dirs = AdapterDirectories(adapterPaths);
@@ -78,14 +78,6 @@ public static class PlanCommand
         var adapterRows = spectra.Select(x => new AdapterRow(x.Adapter, x.Kind.ToString().ToLowerInvariant(),
             x.SourceRanks, x.MeanRetainedEnergy(rank))).ToList();
         return new Plan(Path.GetFullPath(modelDir), rank, deviceBudget, host, dtype, perRank, rows, adapterRows);
-    }
-
-    /// <summary>LoRA parameters per unit of rank: Σ over the seven projections of every layer of (in + out).</summary>
-    private static long ParametersPerRank(ModelConfig c)
-    {
-        long h = c.HiddenSize, q = (long)c.NumAttentionHeads * c.HeadDim, kv = (long)c.NumKvHeads * c.HeadDim, i = c.IntermediateSize;
-        long perLayer = (h + q) + 2 * (h + kv) + (q + h) + 2 * (h + i) + (i + h);
-        return perLayer * c.NumHiddenLayers;
     }
 
     private static long MinimumProjectionSide(ModelConfig c) =>

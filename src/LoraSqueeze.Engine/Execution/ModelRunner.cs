@@ -135,7 +135,10 @@ public sealed class ModelRunner : IModelRunner
             var (token, logprob) = _samplers[c.Sequence.Id].Next(row);
             int k = c.Sequence.Request.Sampling.TopLogprobs;
             var top = k > 0 ? Logprobs.Top(row, k, Logprobs.LogSumExp(row)) : null;
-            _sampled.Add(new SampledToken(c.Sequence.Id, token, logprob, top, _promptLogprobs.GetValueOrDefault(c.Sequence.Id)));
+            // The prompt's logprobs travel with the first token only (the prefill's sample), then the runner drops them.
+            IReadOnlyList<PositionLogprobs>? prompt = null;
+            if (!c.IsDecode && _promptLogprobs.Remove(c.Sequence.Id, out var collected)) prompt = collected;
+            _sampled.Add(new SampledToken(c.Sequence.Id, token, logprob, top, prompt));
         }
     }
 

@@ -43,6 +43,17 @@ public sealed record ModelConfig
     [JsonIgnore] public int NumKvHeads => NumKeyValueHeads ?? NumAttentionHeads;
 
     /// <summary>Per-head dimension.</summary>
+    /// <summary>LoRA parameters per unit of rank: Σ over the seven projections of every layer of (in + out).</summary>
+    [JsonIgnore] public long LoraParametersPerRank
+    {
+        get
+        {
+            long h = HiddenSize, q = (long)NumAttentionHeads * HeadDim, kv = (long)NumKvHeads * HeadDim, i = IntermediateSize;
+            long perLayer = (h + q) + 2 * (h + kv) + (q + h) + 2 * (h + i) + (i + h);
+            return perLayer * NumHiddenLayers;
+        }
+    }
+
     [JsonIgnore] public int HeadDim => HeadDimOverride ?? (NumAttentionHeads == 0 ? 0 : HiddenSize / NumAttentionHeads);
 
     /// <summary>Whether lm_head shares the embedding matrix. transformers' default is false for llama/mistral and

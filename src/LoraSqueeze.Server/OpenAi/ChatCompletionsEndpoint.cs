@@ -46,14 +46,7 @@ internal sealed class ChatCompletionsEndpoint(GenerationGateway gateway, ServedM
         bool logprobs = body.OptionalBool("logprobs") ?? false;
         int top = body.OptionalInt("top_logprobs", 0, Model.Sampling.SamplingParams.MaxTopLogprobs) ?? 0;
         if (top > 0 && !logprobs) throw new InvalidRequestException("top_logprobs", "'top_logprobs' needs 'logprobs': true");
-        var requests = new List<GenerationRequest>(fields.N);
-        for (int i = 0; i < fields.N; i++)
-        {
-            var sampling = fields.ForChoice(i) with { Logprobs = logprobs, TopLogprobs = top };
-            var request = new GenerationRequest(GenerationRequest.NextId(), prompt, adapter, sampling, fields.Stop);
-            gateway.Validate(request);
-            requests.Add(request);
-        }
+        var requests = fields.Choices(prompt, adapter, s => s with { Logprobs = logprobs, TopLogprobs = top }).ToList();
 
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();

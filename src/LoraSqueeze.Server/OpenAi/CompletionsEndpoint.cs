@@ -26,22 +26,12 @@ internal sealed class CompletionsEndpoint(GenerationGateway gateway, ServedModel
         int? logprobs = body.OptionalInt("logprobs", 0, MaxLogprobs);
         bool echo = body.OptionalBool("echo") ?? false;
         if (body.OptionalString("suffix") is { Length: > 0 }) throw new InvalidRequestException("suffix", "'suffix' (insertion) is not supported by this server");
-        var requests = new List<GenerationRequest>();
-        foreach (var prompt in prompts)
+        var requests = prompts.SelectMany(prompt => fields.Choices(prompt, adapter, s => s with
         {
-            for (int i = 0; i < fields.N; i++)
-            {
-                var sampling = fields.ForChoice(i) with
-                {
-                    Logprobs = logprobs is not null,
-                    TopLogprobs = logprobs ?? 0,
-                    PromptLogprobs = echo && logprobs is not null,
-                };
-                var request = new GenerationRequest(GenerationRequest.NextId(), prompt, adapter, sampling, fields.Stop);
-                gateway.Validate(request);   // every choice is checked before any starts
-                requests.Add(request);
-            }
-        }
+            Logprobs = logprobs is not null,
+            TopLogprobs = logprobs ?? 0,
+            PromptLogprobs = echo && logprobs is not null,
+        })).ToList();
 
         string id = "cmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();

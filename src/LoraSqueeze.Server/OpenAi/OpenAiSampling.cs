@@ -71,4 +71,11 @@ internal sealed record OpenAiSampling(SamplingParams Sampling, int N, List<strin
 
     /// <summary>The sampling of choice <paramref name="index"/>: its own seed when the request has one.</summary>
     public SamplingParams ForChoice(int index) => Sampling.Seed is long seed ? Sampling with { Seed = unchecked(seed + index) } : Sampling;
+
+    /// <summary>The <see cref="N"/> engine requests of one prompt, each choice with its own seed and the endpoint's logprob settings.</summary>
+    public IEnumerable<GenerationRequest> Choices(int[] prompt, string? adapter, Func<SamplingParams, SamplingParams> withLogprobs)
+    {
+        for (int i = 0; i < N; i++)
+            yield return new GenerationRequest(GenerationRequest.NextId(), prompt, adapter, withLogprobs(ForChoice(i)), Stop);
+    }
 }

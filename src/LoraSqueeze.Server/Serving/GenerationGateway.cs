@@ -18,9 +18,6 @@ public sealed class GenerationGateway(InferenceEngine engine, AdapterManager ada
 
     public RequestLimits Limits => engine.Limits;
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming what is wrong with <paramref name="request"/>.</summary>
-    public void Validate(GenerationRequest request) => engine.Limits.Validate(request);
-
     /// <summary>
     /// Starts <paramref name="request"/>: throws <see cref="ArgumentException"/> (bad request),
     /// <see cref="AdapterNotFoundException"/>, <see cref="AdapterPathException"/>, <see cref="AdapterLoadException"/>,
@@ -54,11 +51,13 @@ public sealed class GenerationGateway(InferenceEngine engine, AdapterManager ada
 
     /// <summary>
     /// Starts every request (the choices of one call, each its own engine request) and runs <paramref name="body"/>
-    /// over them; if one cannot start, those started are stopped and the error propagates. Every generation is
-    /// disposed afterwards (a sequence still running, e.g. after a client disconnect, is cancelled).
+    /// over them. Every request is validated before any starts; if one cannot start, those started are stopped and the
+    /// error propagates. Every generation is disposed afterwards (a sequence still running, e.g. after a client
+    /// disconnect, is cancelled).
     /// </summary>
     public async Task RunAllAsync(IReadOnlyList<GenerationRequest> requests, Func<List<Generation>, Task> body, CancellationToken cancellationToken)
     {
+        foreach (var r in requests) engine.Limits.Validate(r);
         var generations = new List<Generation>(requests.Count);
         try
         {
