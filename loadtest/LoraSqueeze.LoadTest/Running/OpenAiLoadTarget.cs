@@ -84,14 +84,9 @@ public sealed class OpenAiLoadTarget(Uri baseUri, string baseModel) : ILoadTarge
         {
             status = ct.IsCancellationRequested ? "Cancelled" : "DeadlineExceeded";
         }
-        catch (HttpRequestException ex)
+        catch (Exception ex) when (ex is HttpRequestException or IOException)
         {
-            status = "Disconnected";
-            _ = ex;
-        }
-        catch (IOException)
-        {
-            status = "Disconnected";
+            status = "Disconnected";   // the replica went away (refused, reset, or the stream cut)
         }
         if (status != "OK") completion = 0;
         return new RequestResult(request.Index, request.AdapterId, start, clock.Elapsed.TotalSeconds, ttft,

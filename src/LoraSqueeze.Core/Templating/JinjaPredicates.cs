@@ -38,9 +38,4 @@ internal static class JinjaPredicates
             _ => throw new JinjaException($"line {line}: unknown test '{name}'"),
         };
     }
-
-    public static bool Exists(string name) => name is "defined" or "undefined" or "none" or "string" or "number" or "integer" or "float"
-        or "boolean" or "true" or "false" or "mapping" or "sequence" or "iterable" or "callable" or "even" or "odd" or "divisibleby"
-        or "lower" or "upper" or "eq" or "equalto" or "==" or "ne" or "!=" or "lt" or "lessthan" or "<" or "le" or "<=" or "gt"
-        or "greaterthan" or ">" or "ge" or ">=" or "in" or "sameas";
 }

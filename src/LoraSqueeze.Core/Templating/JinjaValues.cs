@@ -11,8 +11,6 @@ public sealed class JinjaUndefined
 {
     internal JinjaUndefined(string name) => Name = name;
 
-    public static JinjaUndefined Anonymous { get; } = new("value");
-
     /// <summary>What was looked up, for the error message.</summary>
     public string Name { get; }
 
