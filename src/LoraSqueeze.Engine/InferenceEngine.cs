@@ -159,14 +159,14 @@ public sealed class InferenceEngine : IDisposable
             if (_stopping) break;
             if (core.ActiveCount == 0 && core.WaitingCount == 0)
             {
-                PublishGauges(core);
+                PublishGauges(core, beforeWait: true);
                 _mailbox.WaitForCommand(Timeout.InfiniteTimeSpan);
                 continue;
             }
             if (!StepOnce(core))
             {
                 // Nothing could run: every waiting request is blocked on a device slot.
-                PublishGauges(core);
+                PublishGauges(core, beforeWait: true);
                 _mailbox.WaitForCommand(BlockedRecheck);
             }
         }
@@ -266,7 +266,11 @@ public sealed class InferenceEngine : IDisposable
         handle.Adapter?.Dispose();
     }
 
-    private void PublishGauges(EngineCore core)
+    /// <summary>
+    /// The gauges after a step or before the engine waits; <paramref name="beforeWait"/>: the loop is about to block
+    /// (idle, or every request waiting for a slot), so the LoRA series must show the state it will keep.
+    /// </summary>
+    private void PublishGauges(EngineCore core, bool beforeWait = false)
     {
         var limits = core.Scheduler.Options;
         Volatile.Write(ref _freeRows, limits.MaxBatch - core.ActiveCount);
@@ -275,7 +279,7 @@ public sealed class InferenceEngine : IDisposable
         _metrics.KvCacheUsage.Set((double)held / ((long)limits.MaxBatch * limits.MaxSequenceLength));
         _metrics.QueueDepth.Set(Math.Max(0, Waiting));
         _metrics.RunningRequests.Set(core.ActiveCount);
-        PublishLoraInfo(core);
+        PublishLoraInfo(core, beforeWait);
     }
 
     private string[]? _loraLabels;
@@ -284,13 +288,14 @@ public sealed class InferenceEngine : IDisposable
 
     /// <summary>
     /// The LoRA residency series: replaced when its adapter lists change, re-stamped at most once a second otherwise.
-    /// The lists are looked at most every 50 ms (the llm-d router's scrape period), not on every turn of the engine
-    /// loop, which may turn hundreds of times a second.
+    /// While stepping, the lists are looked at most every 50 ms (the llm-d router's scrape period), not on every turn of
+    /// the engine loop, which may turn hundreds of times a second; before the loop waits they are always looked at, so
+    /// the last state is never left unpublished.
     /// </summary>
-    private void PublishLoraInfo(EngineCore core)
+    private void PublishLoraInfo(EngineCore core, bool force)
     {
         long now = System.Diagnostics.Stopwatch.GetTimestamp();
-        if (_loraLabels is not null && System.Diagnostics.Stopwatch.GetElapsedTime(_loraCheckedAt, now) < TimeSpan.FromMilliseconds(50)) return;
+        if (!force && _loraLabels is not null && System.Diagnostics.Stopwatch.GetElapsedTime(_loraCheckedAt, now) < TimeSpan.FromMilliseconds(50)) return;
         _loraCheckedAt = now;
         var running = string.Join(',', _adapters.DeviceResidentIds());
         var waiting = string.Join(',', core.Scheduler.Waiting.Select(r => r.AdapterId).OfType<string>().Distinct(StringComparer.Ordinal));
