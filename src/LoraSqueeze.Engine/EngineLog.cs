@@ -15,11 +15,14 @@ internal static partial class EngineLog
     [LoggerMessage(4, LogLevel.Warning, "Adapter {AdapterId} load failed: {Message}")]
     public static partial void AdapterLoadFailed(ILogger logger, string adapterId, string message);
 
-    [LoggerMessage(5, LogLevel.Information, "Adapter {AdapterId} installed in device slot {Slot}")]
-    public static partial void AdapterInstalled(ILogger logger, string adapterId, int slot);
+    [LoggerMessage(5, LogLevel.Information, "Adapter {AdapterId} installed in device slot(s) {Slots}")]
+    public static partial void AdapterInstalled(ILogger logger, string adapterId, string slots);
 
-    [LoggerMessage(6, LogLevel.Information, "Adapter {AdapterId} evicted from device slot {Slot}")]
-    public static partial void AdapterEvictedFromSlot(ILogger logger, string adapterId, int slot);
+    [LoggerMessage(6, LogLevel.Information, "Adapter {AdapterId} evicted from device slot(s) {Slots}")]
+    public static partial void AdapterEvictedFromSlot(ILogger logger, string adapterId, string slots);
+
+    [LoggerMessage(16, LogLevel.Warning, "Adapter {AdapterId} keeps {MinEnergy:P1} of its energy in its worst module at rank {Rank} ({Slots} slots, the cap), below the floor of {Floor:P1}; served anyway (Server:BelowEnergyFloor = serve-at-cap)")]
+    public static partial void AdapterBelowEnergyFloor(ILogger logger, string adapterId, double minEnergy, int rank, int slots, double floor);
 
     [LoggerMessage(7, LogLevel.Information, "Adapter {AdapterId} unloaded")]
     public static partial void AdapterUnloaded(ILogger logger, string adapterId);

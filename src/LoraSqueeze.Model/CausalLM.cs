@@ -131,7 +131,7 @@ public sealed class CausalLM : IDisposable
             if (c.AdapterSlot >= 0 && !Adapters.IsInstalled(c.AdapterSlot))
                 throw new ArgumentException($"adapter slot {c.AdapterSlot} holds no adapter");
         }
-        var batch = StepBatch.Build(chunks, cache.MaxLength, Device);
+        var batch = StepBatch.Build(chunks, cache.MaxLength, Device, Adapters.SlotsOf);
         (batch.Cos, batch.Sin) = Rotary.Lookup(batch.Positions, batch.MaxPosition);          // [T, d] each
         var x = EmbedTokens.index_select(0, batch.TokenIds);                                 // [T, hidden]
         foreach (var layer in Layers)

@@ -70,6 +70,97 @@ public class LoraTests
         Assert.True(TestModels.RelativeError(baseLogits[^1], expected[0][^1]) > 1e-2);
     }
 
+    public static TheoryData<LoraKernel, ScalarType> MultiSlotVariants => new()
+    {
+        { LoraKernel.Bgmv, ScalarType.Float32 },
+        { LoraKernel.Bgmv, ScalarType.BFloat16 },
+        { LoraKernel.Bgmv, ScalarType.Int8 },
+        { LoraKernel.Segmented, ScalarType.Float32 },
+        { LoraKernel.Segmented, ScalarType.Int8 },
+        { LoraKernel.Gathered, ScalarType.Float32 },
+        { LoraKernel.Gathered, ScalarType.BFloat16 },
+    };
+
+    /// <summary>
+    /// Adapters of rank k·r on k slots (the energy floor) next to one-slot adapters and base rows, in one batch: every
+    /// kernel equals the merged-weight reference (W + Σ over the group's slots of Bₛ·Aₛ), in prefill (a segment longer
+    /// than the decode kernel's) and decode; with float32 slots the group holds the rank-k·r adapter exactly.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(MultiSlotVariants))]
+    public void MultiSlotAdaptersMatchTheMergedReferenceInMixedBatches(LoraKernel kernel, ScalarType slotDType)
+    {
+        using var model = TestModels.WriteAndLoad(TinyModelSpec.Llama, new ModelLoadOptions
+        {
+            AdapterRank = 4, AdapterSlots = 6, LoraKernel = kernel, SlotDType = slotDType,
+        }, "multislot");
+        using var one = TinyModelFactory.RandomAdapter(model, "one", 4, 21);
+        using var two = TinyModelFactory.RandomAdapter(model, "two", 8, 22);
+        using var three = TinyModelFactory.RandomAdapter(model, "three", 12, 23, ["q_proj", "k_proj", "down_proj"]);
+        model.Adapters.Install(0, one);
+        model.Adapters.Install([3, 1], two);          // a group in slots that are neither adjacent nor ordered; head 3
+        model.Adapters.Install([2, 4, 5], three);
+        Assert.Equal([3, 1], model.Adapters.SlotsOf(3));
+        Assert.False(model.Adapters.IsInstalled(1));  // not a head: no row may name it
+        Assert.Equal("two", model.Adapters.NameOf(1));
+        if (slotDType == ScalarType.Float32)
+        {
+            foreach (var p in model.Projections)
+            {
+                var m = two.Find(p.Path)!;
+                using var merged = p.MergedWeight(model.Adapters.SlotsOf(3));
+                using var expected = p.Weight + m.B.matmul(m.A);
+                Assert.True(merged.allclose(expected, rtol: 1e-5, atol: 1e-6), p.Path);
+            }
+        }
+        using var cache = model.CreateCache(6, 24);
+        using var mode = inference_mode();
+        using var scope = NewDisposeScope();
+        int[][] prompts = [[3, 4, 5, 6, 7, 8], [9, 8], [20, 21, 22, 23, 24, 25, 26], [1], [40, 41, 42], [50, 51, 52, 53, 54]];
+        int[] slots = [3, -1, 2, 0, 3, 2];
+        var expectedLogits = prompts.Select((p, i) => ReferenceDecoder.Logits(model, [.. p, 11, 12], slots[i])).ToArray();
+        var logits = model.Forward(prompts.Select((p, i) => new SequenceChunk(i, 0, p, slots[i])).ToList(), cache);
+        for (int i = 0; i < prompts.Length; i++)
+            AssertClose(logits[i], expectedLogits[i][prompts[i].Length - 1], $"prefill row {i}");
+        for (int step = 0; step < 2; step++)
+        {
+            var chunks = prompts.Select((p, i) => new SequenceChunk(i, p.Length + step, [11 + step], slots[i])).ToList();
+            logits = model.Forward(chunks, cache);
+            for (int i = 0; i < prompts.Length; i++)
+                AssertClose(logits[i], expectedLogits[i][prompts[i].Length + step], $"decode {step} row {i}");
+        }
+        // Every slot of a group counts: the head's block alone gives other logits.
+        var headOnly = model.Layers[0].SelfAttn.QProj.MergedWeight([2]);
+        var group = model.Layers[0].SelfAttn.QProj.MergedWeight(model.Adapters.SlotsOf(2));
+        Assert.True(TestModels.RelativeError(headOnly, group) > 1e-2);
+        // A row may not name a slot that is not a head.
+        Assert.Throws<ArgumentException>(() => model.Forward([new SequenceChunk(0, 0, [5], 4)], cache));
+    }
+
+    [Fact]
+    public void InstallingIntoAGroupsSlotDissolvesTheGroupAndClearingTheHeadClearsItAll()
+    {
+        using var model = TestModels.WriteAndLoad(TinyModelSpec.Llama, new ModelLoadOptions { AdapterRank = 4, AdapterSlots = 4 }, "groups");
+        using var two = TinyModelFactory.RandomAdapter(model, "two", 8, 1);
+        using var one = TinyModelFactory.RandomAdapter(model, "one", 4, 2);
+        var q = model.Layers[0].SelfAttn.QProj;
+        model.Adapters.Install([0, 1], two);
+        model.Adapters.Install(1, one);               // evicting "two": its other slot is no longer part of any group
+        Assert.False(model.Adapters.IsInstalled(0));
+        Assert.Null(model.Adapters.NameOf(0));
+        Assert.Equal([1], model.Adapters.SlotsOf(1));
+        model.Adapters.Install([2, 3], two);
+        model.Adapters.Clear(2);
+        Assert.False(model.Adapters.IsInstalled(2));
+        Assert.Equal(0, q.A![3].abs().sum().item<float>());
+        Assert.Equal(0, q.B![3].abs().sum().item<float>());
+        Assert.True(model.Adapters.IsInstalled(1));
+        // Rank k·r exactly: a rank-8 adapter does not fit three slots of rank 4, nor one.
+        var ex = Assert.Throws<ArgumentException>(() => model.Adapters.Install([0, 2, 3], two));
+        Assert.Contains("3 slots of rank 4 hold rank 12", ex.Message);
+        Assert.Throws<ArgumentException>(() => model.Adapters.Install([2, 2], two));
+    }
+
     [Fact]
     public void InstallAndClearTouchOneSlotOnlyWithoutReallocation()
     {

@@ -65,7 +65,7 @@ internal sealed class SlowStepModel(IModelRunner inner, TimeSpan delay) : IModel
         return tokens;
     }
 
-    public void InstallAdapter(int slot, LoraWeights weights) => inner.InstallAdapter(slot, weights);
+    public void InstallAdapter(IReadOnlyList<int> slots, LoraWeights weights) => inner.InstallAdapter(slots, weights);
 
     public void ClearAdapter(int slot) => inner.ClearAdapter(slot);
 

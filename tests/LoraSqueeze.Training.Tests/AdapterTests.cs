@@ -92,6 +92,32 @@ public class AdapterTests
         foreach (var t in before) t.Dispose();
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Rescaling_squeeze_keeps_delta_w_and_moves_s_to_the_rule_at_the_new_rank(bool rsLora)
+    {
+        // rsLoRA r = 16, α = 8: s = 2 before; after a squeeze to 4 the rule gives s = 8/√4 = 4 (fixed α: 8/16 → 8/4).
+        var spec = new AdapterSpec { Rank = 16, Alpha = 8, UseRsLora = rsLora, RescaleOnSqueeze = true };
+        using var adapter = new TrainableAdapter(spec, Projections(), seed: 5);
+        Perturb(adapter, 11);
+        var modules = adapter.Modules.Cast<LoraModuleTrainer>().ToList();
+        Assert.Equal(rsLora ? 2.0 : 0.5, modules[0].Scale, 12);
+        var before = modules.Select(m => m.B.detach().matmul(m.A.detach()).mul(m.Scale)).ToList();
+        adapter.SqueezeTo(4);
+        Assert.Equal(8.0, adapter.Spec.EffectiveAlpha, 10);  // α stays
+        for (int i = 0; i < modules.Count; i++)
+        {
+            var m = modules[i];
+            Assert.Equal(rsLora ? 4.0 : 2.0, m.Scale, 12);
+            using var dense = DenseSvd.Compute(before[i].to_type(ScalarType.Float64));
+            using var optimum = dense.U.narrow(1, 0, 4).mul(dense.S.narrow(0, 0, 4).unsqueeze(0)).matmul(dense.Vh.narrow(0, 0, 4)).to_type(ScalarType.Float32);
+            using var got = m.B.detach().matmul(m.A.detach()).mul(m.Scale);   // s'·B·A: the same rank-4 truncation of ΔW
+            Assert.True(got.allclose(optimum, rtol: 1e-4, atol: 1e-5), m.ModulePath);
+        }
+        foreach (var t in before) t.Dispose();
+    }
+
     [Fact]
     public void Periodic_merge_keeps_the_update_and_squeezes_it_exactly()
     {

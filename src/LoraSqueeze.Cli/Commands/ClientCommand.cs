@@ -153,11 +153,13 @@ public static class ClientCommand
 
     private static string Describe(AdapterInfo a)
     {
-        var text = $"{a.AdapterId}: {a.Tier.ToString().ToLowerInvariant()}{(a.Slot >= 0 ? $" (slot {a.Slot})" : "")}, " +
+        string where = a.Slots.Count > 1 ? $" (slots {string.Join(',', a.Slots)})" : a.Slot >= 0 ? $" (slot {a.Slot})" : "";
+        var text = $"{a.AdapterId}: {a.Tier.ToString().ToLowerInvariant()}{where}, " +
                    $"{(a.Pinned ? $"pinned by {a.ActiveRequests}" : "unpinned")}, {a.Hits} hits";
         if (a.LastUsed is not null) text += $", last used {a.LastUsed.ToDateTimeOffset():u}";
         if (a.Squeeze is { } s)
-            text += $", {s.SourceKind} ranks [{string.Join(',', s.SourceRanks)}] -> {s.TargetRank}, retained energy {s.RetainedEnergy:P2}, {a.Bytes} bytes, squeeze {s.SqueezeSeconds * 1000:F0} ms";
+            text += $", {s.SourceKind} ranks [{string.Join(',', s.SourceRanks)}] -> {s.TargetRank}" + (s.SlotCount > 1 ? $" on {s.SlotCount} slots" : "") +
+                    $", retained energy {s.RetainedEnergy:P2} (worst module {s.MinRetainedEnergy:P2}{(s.BelowEnergyFloor ? ", below the floor" : "")}), {a.Bytes} bytes, squeeze {s.SqueezeSeconds * 1000:F0} ms";
         return text;
     }
 

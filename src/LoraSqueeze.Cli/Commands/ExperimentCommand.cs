@@ -29,6 +29,13 @@ public static class ExperimentCommand
         var recover = new Option<int>("--recover-steps") { Description = "Cont-Squeeze's extra steps.", DefaultValueFactory = _ => d.RecoverSteps };
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => d.Lr };
         var directLrs = new Option<double[]>("--direct-lrs") { Description = "Extra lrs tried for the direct baseline (best kept as direct-tuned).", DefaultValueFactory = _ => [.. d.DirectLrSweep], AllowMultipleArgumentsPerToken = true };
+        var scaling = new Option<string>("--scaling")
+        {
+            Description = "LoRA scale rule: alpha-r (α = r, s = 1), rslora (s = α/√r) or fixed-alpha (s = α/r); with the last two a squeeze keeps ΔW and trains on at the rule's scale.",
+            DefaultValueFactory = _ => "alpha-r",
+        };
+        scaling.AcceptOnlyFromAmong("alpha-r", "rslora", "fixed-alpha");
+        var alpha = new Option<double>("--alpha") { Description = "α for rslora and fixed-alpha.", DefaultValueFactory = _ => d.Alpha };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => d.BatchSize };
         var seqLen = new Option<int>("--seq-len") { DefaultValueFactory = _ => d.SeqLen };
         var seeds = new Option<int[]>("--seeds") { Description = "Seeds; every run is repeated per seed.", DefaultValueFactory = _ => [.. d.Seeds], AllowMultipleArgumentsPerToken = true };
@@ -37,7 +44,7 @@ public static class ExperimentCommand
         var json = new Option<bool>("--json") { Description = "Also print the results as JSON on stdout (progress goes to stderr)." };
         var cmd = new Command("experiment", "Run the LoRA-Squeeze miniature (direct vs Post/Cont/In-Squeeze at ranks 1–8 from rank 64).")
         {
-            model, corpora, work, docs, tasks, ranks, source, steps, recover, lr, directLrs, batch, seqLen, seeds, threads, replot, json,
+            model, corpora, work, docs, tasks, ranks, source, steps, recover, lr, directLrs, scaling, alpha, batch, seqLen, seeds, threads, replot, json,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -55,7 +62,15 @@ public static class ExperimentCommand
                 Tasks = parse.GetValue(tasks)!, TargetRanks = parse.GetValue(ranks)!, SourceRank = parse.GetValue(source),
                 Steps = parse.GetValue(steps), RecoverSteps = parse.GetValue(recover), Lr = parse.GetValue(lr), DirectLrSweep = parse.GetValue(directLrs)!,
                 BatchSize = parse.GetValue(batch), SeqLen = parse.GetValue(seqLen), Seeds = parse.GetValue(seeds)!,
+                Scaling = parse.GetValue(scaling) switch
+                {
+                    "rslora" => ExperimentScaling.RsLora,
+                    "fixed-alpha" => ExperimentScaling.FixedAlpha,
+                    _ => ExperimentScaling.AlphaR,
+                },
+                Alpha = parse.GetValue(alpha),
             };
+            if (o.Alpha <= 0 || !double.IsFinite(o.Alpha)) throw new ArgumentException($"--alpha must be positive (got {o.Alpha})");
             foreach (var t in o.Tasks.Where(t => !File.Exists(Path.Combine(o.CorporaDir, t, "train.jsonl"))))
                 CorpusSplit.Write(CorpusCatalog.Get(t), o.CorporaDir);
             var log = CliConsole.LogWriter(parse.GetValue(json));
@@ -100,6 +115,13 @@ public static class ExperimentCommand
         return x.Mean == best ? $"**{text}**" : text;
     }
 
+    private static string ScalingText(ExperimentOptions o) => o.Scaling switch
+    {
+        ExperimentScaling.RsLora => $"rsLoRA scaling s = α/√r with α = {o.Alpha.ToString(CultureInfo.InvariantCulture)} (a squeeze keeps ΔW and the adapter trains on at s = α/√r of its new rank)",
+        ExperimentScaling.FixedAlpha => $"s = α/r with α = {o.Alpha.ToString(CultureInfo.InvariantCulture)} (a squeeze keeps ΔW and the adapter trains on at s = α/r of its new rank)",
+        _ => "α = r (s = 1, kept at every squeeze)",
+    };
+
     // The parse result's tokens start with the verb itself.
     private static string CommandLine(IEnumerable<string> tokens) => "./lorasqueeze " + string.Join(' ', tokens);
 
@@ -117,7 +139,7 @@ public static class ExperimentCommand
         sb.AppendLine($"Command: `{command}` ({r.Seconds / 60:F1} minutes on this machine).");
         sb.AppendLine();
         sb.AppendLine($"Base model `{o.ModelDir}`; tasks {string.Join(", ", o.Tasks.Select(t => $"`{t}`"))} (held-out perplexity on the first {o.MaxEvalRows} eval rows of {o.SeqLen} tokens); " +
-                      $"LoRA on {string.Join(", ", o.TargetModules)}; α = r (s = 1, kept at every squeeze); AdamW lr {o.Lr.ToString(inv)} (warmup 5%, cosine to 10%; `direct-tuned` = best of lr {string.Join(", ", o.DirectLrSweep.Prepend(o.Lr).Select(x => x.ToString(inv)))} per task, rank and seed, chosen on the eval set), batch {o.BatchSize}, seq-len {o.SeqLen}; seeds {string.Join(", ", o.Seeds)} (each seed sets data order and adapter init, the same for every method).");
+                      $"LoRA on {string.Join(", ", o.TargetModules)}; {ScalingText(o)}; AdamW lr {o.Lr.ToString(inv)} (warmup 5%, cosine to 10%; `direct-tuned` = best of lr {string.Join(", ", o.DirectLrSweep.Prepend(o.Lr).Select(x => x.ToString(inv)))} per task, rank and seed, chosen on the eval set), batch {o.BatchSize}, seq-len {o.SeqLen}; seeds {string.Join(", ", o.Seeds)} (each seed sets data order and adapter init, the same for every method).");
         sb.AppendLine();
         sb.AppendLine($"Budgets: every method takes **{o.Steps} update steps**; Cont-Squeeze adds **{o.RecoverSteps}** recovery steps at the target rank ({100.0 * o.RecoverSteps / o.Steps:F0}% extra, counted in the table). " +
                       $"Post and Cont branch off one source run at rank {o.SourceRank} (its checkpoint after step {o.Steps}); In-Squeeze halves the rank geometrically in {o.InSqueezeStages} equal stages. Optimiser moments are reset at every squeeze.");

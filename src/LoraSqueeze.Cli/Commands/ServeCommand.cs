@@ -42,11 +42,18 @@ public static class ServeCommand
         var paddedMaxRank = new Option<int?>("--padded-max-rank") { Description = $"Slot rank of the padded layout (default {d.PaddedMaxRank})." };
         var slotDType = new Option<string?>("--slot-dtype") { Description = "Device slot storage: float32 (default), bfloat16 (half the bytes) or int8 (a quarter, per-row scales)." };
         var kernel = new Option<LoraKernel?>("--lora-kernel") { Description = "LoRA kernel: bgmv (default), segmented or gathered." };
+        var minEnergy = new Option<double?>("--min-energy")
+        {
+            Description = "Energy floor in (0, 1] (default off): an adapter keeping less of its spectral energy in any module at --target-rank " +
+                "is squeezed to k·rank on k slots instead (smallest k up to --max-slots-per-adapter).",
+        };
+        var maxSlotsPerAdapter = new Option<int?>("--max-slots-per-adapter") { Description = $"Most slots one adapter may take under --min-energy (default {d.MaxSlotsPerAdapter})." };
+        var belowFloor = new Option<string?>("--below-energy-floor") { Description = "An adapter that misses --min-energy even at the cap: refuse (default) or serve-at-cap." };
         var preload = new Option<bool>("--preload") { Description = "Load every adapter under the roots into the host tier at start-up (until the host cache is full)." };
         var cmd = new Command("serve", "Run the inference server: gRPC and the OpenAI-compatible HTTP API (the demo model when no --model is given).")
         {
             model, adapters, config, port, metricsPort, httpPort, servedName, targetRank, slots, hostCache, maxBatch, queue, adminToken, adminTokenFile, device,
-            layout, paddedMaxRank, slotDType, kernel, preload,
+            layout, paddedMaxRank, slotDType, kernel, minEnergy, maxSlotsPerAdapter, belowFloor, preload,
         };
         // Everything, flag parsing included (--host-cache abc), runs inside CliErrors: one line on stderr, no trace.
         cmd.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
@@ -71,6 +78,9 @@ public static class ServeCommand
                 if (parse.GetValue(paddedMaxRank) is { } pr) o.PaddedMaxRank = pr;
                 if (parse.GetValue(slotDType) is { } sd) o.SlotDType = sd;
                 if (parse.GetValue(kernel) is { } k) o.LoraKernel = k;
+                if (parse.GetValue(minEnergy) is { } me) o.MinRetainedEnergy = me;
+                if (parse.GetValue(maxSlotsPerAdapter) is { } ms) o.MaxSlotsPerAdapter = ms;
+                if (parse.GetValue(belowFloor) is { } bf) o.BelowEnergyFloor = bf;
                 if (parse.GetValue(preload)) o.PreloadAdapters = true;
             });
             if (string.IsNullOrWhiteSpace(options.ModelPath)) UseDemo(options);

@@ -29,6 +29,12 @@ public static class AdapterSqueezer
         CheckRank(targetRank);
         if (options.Energy is not null && options.ParamBudget is not null)
             throw new ArgumentException("choose either an energy threshold or a parameter budget, not both");
+        if (options.Floor is { } floor)
+        {
+            floor.Validate();
+            if (options.Energy is not null || options.ParamBudget is not null)
+                throw new ArgumentException("an energy floor keeps the squeeze uniform; it cannot be combined with --energy or --param-budget");
+        }
         foreach (var m in adapter.Modules) CheckFits(m, targetRank);
         var clock = Stopwatch.StartNew();
         int n = adapter.Modules.Count;
@@ -43,8 +49,22 @@ public static class AdapterSqueezer
             {
                 var m = adapter.Modules[i];
                 (svds[i], methods[i]) = Decompose(m, targetRank, options);
+                if (options.Floor is { } f && f.MaxMultiple > 1 && svds[i]!.RetainedEnergy(targetRank) < f.MinEnergy && !HoldsSpectrumUpTo(svds[i]!, m, targetRank * f.MaxMultiple))
+                {
+                    // A truncated (randomized) spectrum below the floor: decompose again wide enough to choose k.
+                    svds[i]!.Dispose();
+                    (svds[i], methods[i]) = Decompose(m, targetRank * f.MaxMultiple, options);
+                }
                 lock (gate) options.OnModule?.Invoke(m.ModulePath, ++done, n);
             });
+            int multiple = 1;
+            if (options.Floor is { } chosenFloor)
+            {
+                // One k for the whole adapter (the largest any module needs): every module has rank k·r, so the factors
+                // split into k slots of rank r.
+                for (int i = 0; i < n; i++) multiple = Math.Max(multiple, chosenFloor.MultipleFor(svds[i]!.RetainedEnergy, targetRank));
+                targetRank *= multiple;
+            }
             var ranks = ChooseRanks(Enumerable.Range(0, n).Select(i => (svds[i]!, adapter.Modules[i])).ToList(), targetRank, options);
             ModuleParallel.For(n, options.Parallelism, i =>
             {
@@ -60,7 +80,7 @@ public static class AdapterSqueezer
             }
             bool uniform = options.Energy is null && options.ParamBudget is null;
             var weights = new LoraWeights(adapter.Name, modules.Select(m => m!).ToList());
-            return (weights, SqueezeReport.From(adapter.Name, adapter.Kind, targetRank, uniform, clock.Elapsed.TotalSeconds, reports));
+            return (weights, SqueezeReport.From(adapter.Name, adapter.Kind, targetRank, uniform, clock.Elapsed.TotalSeconds, reports) with { RankMultiple = multiple });
         }
         catch
         {
@@ -96,6 +116,10 @@ public static class AdapterSqueezer
             _ => throw new ArgumentOutOfRangeException(nameof(options), method, "unknown squeeze method"),
         };
     }
+
+    /// <summary>True when <paramref name="svd"/> holds every singular value up to rank <paramref name="rank"/> (or all there are).</summary>
+    private static bool HoldsSpectrumUpTo(SpectralDecomposition svd, IModuleDelta m, int rank) =>
+        svd.Count >= Math.Min(rank, Math.Min(m.OutFeatures, m.InFeatures)) || svd.RetainedEnergy(svd.Count) >= 1 - 1e-12;
 
     private static int[] ChooseRanks(List<(SpectralDecomposition Svd, IModuleDelta Module)> items, int targetRank, SqueezeOptions options)
     {

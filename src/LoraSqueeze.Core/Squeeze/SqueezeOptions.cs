@@ -26,6 +26,13 @@ public sealed record SqueezeOptions
     public long? ParamBudget { get; init; }
 
     /// <summary>
+    /// Serving only: squeeze to k·(target rank) with the smallest k ≤ <see cref="EnergyFloor.MaxMultiple"/> that keeps
+    /// <see cref="EnergyFloor.MinEnergy"/> of the energy in every module (all modules get the same k·r, so the result
+    /// is still uniform and fills k slots of rank r). Null: always the target rank.
+    /// </summary>
+    public EnergyFloor? Floor { get; init; }
+
+    /// <summary>
     /// Modules decomposed at once on separate threads (1: in order on the calling thread). Pair values above 1 with one
     /// torch intra-op thread (<c>TorchRuntime.EnsureInitialized(threads: 1)</c>) so the two kinds of threads do not
     /// oversubscribe the cores; see <see cref="ModuleParallel"/>.

@@ -15,6 +15,12 @@ public sealed record SqueezeReport(
     double Seconds,
     IReadOnlyList<ModuleSqueezeReport> Modules)
 {
+    /// <summary>
+    /// With an <see cref="EnergyFloor"/>: the multiple k of the slot rank the adapter was squeezed to
+    /// (<see cref="TargetRank"/> = k·slot rank); 1 otherwise.
+    /// </summary>
+    public int RankMultiple { get; init; } = 1;
+
     /// <summary>Builds the summary from module reports.</summary>
     public static SqueezeReport From(string adapter, AdapterKind kind, int targetRank, bool uniform, double seconds, IReadOnlyList<ModuleSqueezeReport> modules) =>
         new(adapter, kind, targetRank, uniform, modules.Count,

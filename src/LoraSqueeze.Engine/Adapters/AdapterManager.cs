@@ -244,16 +244,16 @@ public sealed class AdapterManager : IDisposable
         return _paths.FindById(adapterId);
     }
 
-    /// <summary>Ids of the adapters in device slots now, in slot order (the gateways' "running" LoRA adapters).</summary>
+    /// <summary>Ids of the adapters in device slots now, in head-slot order (the gateways' "running" LoRA adapters).</summary>
     public IReadOnlyList<string> DeviceResidentIds()
     {
         lock (_gate)
         {
             if (_slots is null) return [];
-            var ids = new List<string>(_slots.Used);
+            var ids = new List<string>(_slots.Adapters);
             for (int i = 0; i < _slots.Count; i++)
             {
-                if (_slots[i] is { } record) ids.Add(record.Id);
+                if (_slots[i] is { } record && record.Slot == i) ids.Add(record.Id);   // a multi-slot adapter once, at its head
             }
             return ids;
         }
@@ -290,21 +290,21 @@ public sealed class AdapterManager : IDisposable
     }
 
     /// <summary>
-    /// Engine thread: a device slot for the adapter <paramref name="lease"/> pins, installing its factors through
-    /// <paramref name="device"/> (evicting the least recently used unleased slot) if it has none; Wait while every slot
-    /// is leased by other adapters.
+    /// Engine thread: the device slots for the adapter <paramref name="lease"/> pins (one, or k for an adapter the energy
+    /// floor squeezed to k·r), installing its factors through <paramref name="device"/> (evicting least recently used
+    /// unleased adapters) if it has none; Wait while too few slots are free or evictable. Ready carries the head slot.
     /// </summary>
     public SlotReservation Reserve(AdapterLease lease, IModelRunner device)
     {
         var record = lease.Record;
         LoraWeights weights;
-        int slot;
+        int[] chosen;
         lock (_gate)
         {
             var slots = _slots ?? throw new InvalidOperationException("the device tier is not attached");
-            if (record.Slot >= 0)
+            if (record.Slots.Length > 0)
             {
-                slots.Touch(record.Slot);
+                slots.Touch(record.Slots);
                 return SlotReservation.Ready(record.Slot);
             }
             if (record.Weights is null)
@@ -312,57 +312,66 @@ public sealed class AdapterManager : IDisposable
                 // Cannot happen while the lease pins the record; fail loudly rather than serve the wrong weights.
                 return SlotReservation.Failed(new InvalidOperationException($"adapter '{record.Id}' lost its weights while pinned"));
             }
-            weights = record.Weights;
-            slot = slots.FindFreeOrEvictable();
-            if (slot < 0) return SlotReservation.Wait;
-            if (slots[slot] is { } victim)
+            int needed = record.SlotsNeeded;
+            if (needed > slots.Count)
             {
-                victim.Slot = -1;
-                if (victim.State == AdapterState.Device) victim.MoveTo(victim.Weights is null ? AdapterState.Disk : AdapterState.Host);
-                slots.Free(slot);
-                _metrics.AdapterEvictions.WithLabels("device").Inc();
-                EngineLog.AdapterEvictedFromSlot(_log, victim.Id, slot);
+                return SlotReservation.Failed(new AdapterLoadException(record.Id,
+                    $"it needs {needed} device slots and the server has {slots.Count} (--max-slots-per-adapter must not exceed --slots)"));
             }
-            slots.Assign(slot, record);
+            weights = record.Weights;
+            var found = slots.Find(needed, out var victims);
+            if (found is null) return SlotReservation.Wait;
+            chosen = found;
+            foreach (var victim in victims)
+            {
+                var freed = victim.Slots;
+                slots.Free(freed, victim);
+                victim.Slots = [];
+                if (victim.State == AdapterState.Device) victim.MoveTo(victim.Weights is null ? AdapterState.Disk : AdapterState.Host);
+                _metrics.AdapterEvictions.WithLabels("device").Inc();
+                EngineLog.AdapterEvictedFromSlot(_log, victim.Id, string.Join(',', freed));
+            }
+            slots.Assign(chosen, record);
         }
         try
         {
             // Outside the lock: the lease keeps the factors alive, and only this thread changes slots.
-            device.InstallAdapter(slot, weights);
+            device.InstallAdapter(chosen, weights);
         }
         catch (Exception ex)
         {
-            lock (_gate) _slots!.Free(slot);
+            lock (_gate) _slots!.Free(chosen, record);
             EngineLog.InstallFailed(_log, ex, record.Id);
             PublishDeviceGauges();
             return SlotReservation.Failed(new AdapterLoadException(record.Id, ex.Message, ex));
         }
         lock (_gate)
         {
-            record.Slot = slot;
+            record.Slots = chosen;
             if (record.State == AdapterState.Host) record.MoveTo(AdapterState.Device);
         }
-        EngineLog.AdapterInstalled(_log, record.Id, slot);
+        EngineLog.AdapterInstalled(_log, record.Id, string.Join(',', chosen));
         PublishDeviceGauges();
-        return SlotReservation.Ready(slot);
+        return SlotReservation.Ready(chosen[0]);
     }
 
-    /// <summary>Engine thread: an unloaded adapter's last lease ended; free its slot and factors and report it drained.</summary>
+    /// <summary>Engine thread: an unloaded adapter's last lease ended; free its slots and factors and report it drained.</summary>
     public void Drain(AdapterRecord record, IModelRunner device)
     {
-        int slot;
+        int head;
         LoraWeights? weights;
         lock (_gate)
         {
             if (record.State != AdapterState.Unloaded || record.Leases > 0) return;
-            slot = record.Slot;
-            record.Slot = -1;
+            var held = record.Slots;
+            head = record.Slot;
+            record.Slots = [];
             weights = record.Weights;
             record.Weights = null;
-            if (slot >= 0 && _slots is not null && ReferenceEquals(_slots[slot], record)) _slots.Free(slot);
-            else slot = -1;
+            if (head >= 0 && _slots is not null && ReferenceEquals(_slots[head], record)) _slots.Free(held, record);
+            else head = -1;
         }
-        if (slot >= 0) device.ClearAdapter(slot);
+        if (head >= 0) device.ClearAdapter(head);
         weights?.Dispose();
         PublishDeviceGauges();
         EngineLog.AdapterUnloaded(_log, record.Id);
@@ -467,6 +476,7 @@ public sealed class AdapterManager : IDisposable
             _records.TryRemove(new KeyValuePair<string, AdapterRecord>(record.Id, record));
             _metrics.AdapterLoads.WithLabels("error").Inc();
             var failure = ex as AdapterLoadException ?? new AdapterLoadException(record.Id, ex.Message, ex);
+            if (failure.BelowEnergyFloor) _metrics.BelowEnergyFloor.WithLabels("refused").Inc();
             _failures[record.SourceDirectory] = new FailedLoad(FailedLoad.Fingerprint(record.SourceDirectory), failure, DateTime.UtcNow);
             EngineLog.AdapterLoadFailed(_log, record.Id, failure.Message);
             throw failure;
@@ -490,6 +500,13 @@ public sealed class AdapterManager : IDisposable
         _metrics.AdapterLoadDuration.Observe(watch.Elapsed.TotalSeconds);
         _metrics.SqueezeDuration.Observe(info.SqueezeTime.TotalSeconds);
         _metrics.RetainedEnergy.Observe(info.RetainedEnergy);
+        _metrics.MinRetainedEnergy.Observe(info.MinRetainedEnergy);
+        _metrics.SlotsPerAdapter.Observe(info.Slots);
+        if (info.BelowFloor)
+        {
+            _metrics.BelowEnergyFloor.WithLabels("served_at_cap").Inc();
+            EngineLog.AdapterBelowEnergyFloor(_log, record.Id, info.MinRetainedEnergy, info.TargetRank, info.Slots, _options.MinRetainedEnergy ?? 0);
+        }
         EngineLog.AdapterLoaded(_log, record.Id, string.Join(',', info.SourceRanks), info.TargetRank, info.RetainedEnergy,
             bytes, watch.Elapsed.TotalMilliseconds, cached);
     }
@@ -530,10 +547,10 @@ public sealed class AdapterManager : IDisposable
 
     private void PublishDeviceGauges()
     {
-        int used;
-        lock (_gate) used = _slots?.Used ?? 0;
+        int used, adapters;
+        lock (_gate) (used, adapters) = (_slots?.Used ?? 0, _slots?.Adapters ?? 0);
         _metrics.SlotsUsed.Set(used);
-        _metrics.TierAdapters.WithLabels("device").Set(used);
+        _metrics.TierAdapters.WithLabels("device").Set(adapters);
         _metrics.TierBytes.WithLabels("device").Set(used * _slotBytes);
     }
 

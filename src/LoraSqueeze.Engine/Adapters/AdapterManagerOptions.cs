@@ -9,6 +9,9 @@ public sealed record AdapterManagerOptions
     /// <summary>Host tier budget in bytes.</summary>
     public required long HostCacheBytes { get; init; }
 
+    /// <summary>The energy floor the loader applies (for logs only; the loader enforces it), null when off.</summary>
+    public double? MinRetainedEnergy { get; init; }
+
     /// <summary>Adapter loads (read + squeeze) running at once.</summary>
     public int MaxConcurrentLoads { get; init; } = 1;
 }

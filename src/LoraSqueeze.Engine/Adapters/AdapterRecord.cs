@@ -27,7 +27,14 @@ public sealed class AdapterRecord(string id, string sourceDirectory, int targetR
 
     internal AdapterLoadInfo? Info { get; set; }
     internal long Bytes { get; set; }
-    internal int Slot { get; set; } = -1;
+    /// <summary>The device slots the adapter holds (its group; the first is the head a step's rows name), empty when none.</summary>
+    internal int[] Slots { get; set; } = [];
+
+    /// <summary>The head slot, −1 when not on the device.</summary>
+    internal int Slot => Slots.Length > 0 ? Slots[0] : -1;
+
+    /// <summary>Slots the adapter needs on the device (k when the energy floor squeezed it to k·r).</summary>
+    internal int SlotsNeeded => Info?.Slots ?? 1;
     internal int Leases { get; set; }
     internal Task? LoadTask { get; set; }
     internal long Hits { get; set; }
@@ -55,5 +62,5 @@ public sealed class AdapterRecord(string id, string sourceDirectory, int targetR
     internal AdapterTier Tier => Slot >= 0 ? AdapterTier.Device : Weights is not null ? AdapterTier.Host : AdapterTier.Disk;
 
     internal AdapterSnapshot Snapshot() =>
-        new(Id, Tier, Leases > 0, Leases, Hits, LastUsed, Bytes, Info, SourceDirectory, Slot);
+        new(Id, Tier, Leases > 0, Leases, Hits, LastUsed, Bytes, Info, SourceDirectory, Slot) { Slots = Slots };
 }

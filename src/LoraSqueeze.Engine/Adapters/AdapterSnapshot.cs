@@ -1,6 +1,6 @@
 namespace LoraSqueeze.Engine.Adapters;
 
-/// <summary>A consistent read of an adapter's state for Adapters.List and Adapters.Get.</summary>
+/// <summary>A consistent read of an adapter's state for Adapters.List and Adapters.Get. <c>Slot</c>: the head device slot, −1 when none.</summary>
 public sealed record AdapterSnapshot(
     string Id,
     AdapterTier Tier,
@@ -11,4 +11,8 @@ public sealed record AdapterSnapshot(
     long Bytes,
     AdapterLoadInfo? Info,
     string Source,
-    int Slot);
+    int Slot)
+{
+    /// <summary>Every device slot the adapter holds (its group; <see cref="Slot"/> is the first), empty when none.</summary>
+    public IReadOnlyList<int> Slots { get; init; } = [];
+}

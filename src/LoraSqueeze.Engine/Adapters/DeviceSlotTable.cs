@@ -1,9 +1,10 @@
 namespace LoraSqueeze.Engine.Adapters;
 
 /// <summary>
-/// Which adapter sits in which device slot, and when each was last used. Part of the <see cref="AdapterManager"/>:
-/// read and written under its lock, changed on the engine thread only. Among slots whose adapter has no lease, the
-/// least recently used is reused first.
+/// Which adapter sits in which device slots, and when each was last used. Part of the <see cref="AdapterManager"/>:
+/// read and written under its lock, changed on the engine thread only. An adapter holds one slot, or a group of k
+/// (the energy floor, <see cref="AdapterRecord.Slots"/>); every slot of a group points at its record. Among adapters
+/// with no lease, the least recently used is evicted first, and an eviction frees all of an adapter's slots.
 /// </summary>
 internal sealed class DeviceSlotTable(int count)
 {
@@ -13,35 +14,85 @@ internal sealed class DeviceSlotTable(int count)
 
     public int Count => _slots.Length;
 
+    /// <summary>Slots holding an adapter.</summary>
     public int Used { get; private set; }
+
+    /// <summary>Adapters holding slots (a k-slot adapter counts once).</summary>
+    public int Adapters { get; private set; }
 
     public AdapterRecord? this[int slot] => _slots[slot];
 
-    public void Touch(int slot) => _lastUse[slot] = ++_clock;
-
-    public void Assign(int slot, AdapterRecord record)
+    public void Touch(IReadOnlyList<int> slots)
     {
-        if (_slots[slot] is null) Used++;
-        _slots[slot] = record;
-        Touch(slot);
+        long now = ++_clock;
+        foreach (var slot in slots) _lastUse[slot] = now;
     }
 
-    public void Free(int slot)
+    public void Assign(IReadOnlyList<int> slots, AdapterRecord record)
     {
-        if (_slots[slot] is not null) Used--;
-        _slots[slot] = null;
+        foreach (var slot in slots)
+        {
+            if (_slots[slot] is not null) throw new InvalidOperationException($"device slot {slot} is taken by '{_slots[slot]!.Id}'");
+            _slots[slot] = record;
+            Used++;
+        }
+        Adapters++;
+        Touch(slots);
     }
 
-    /// <summary>A free slot, else the least recently used slot whose adapter has no leases; -1 when all are pinned.</summary>
-    public int FindFreeOrEvictable()
+    /// <summary>Frees every slot of <paramref name="slots"/> that <paramref name="record"/> holds.</summary>
+    public void Free(IReadOnlyList<int> slots, AdapterRecord record)
     {
-        int best = -1;
+        bool any = false;
+        foreach (var slot in slots)
+        {
+            if (!ReferenceEquals(_slots[slot], record)) continue;
+            _slots[slot] = null;
+            Used--;
+            any = true;
+        }
+        if (any) Adapters--;
+    }
+
+    /// <summary>
+    /// <paramref name="k"/> slots for a new adapter: free slots first (lowest index), then the slots of unleased adapters,
+    /// least recently used first, which become <paramref name="victims"/> (each loses all its slots, so an eviction may
+    /// free more than are needed). Null, evicting nothing, when free plus evictable slots are fewer than k.
+    /// </summary>
+    public int[]? Find(int k, out List<AdapterRecord> victims)
+    {
+        victims = [];
+        var chosen = new List<int>(k);
+        for (int i = 0; i < _slots.Length && chosen.Count < k; i++)
+        {
+            if (_slots[i] is null) chosen.Add(i);
+        }
+        if (chosen.Count == k) return [.. chosen];
+        // Unleased adapters by last use; a group's slots share one time stamp (touched together).
+        var candidates = new List<(long LastUse, AdapterRecord Record)>();
+        var seen = new HashSet<AdapterRecord>(ReferenceEqualityComparer.Instance);
         for (int i = 0; i < _slots.Length; i++)
         {
-            var record = _slots[i];
-            if (record is null) return i;
-            if (record.Leases == 0 && (best < 0 || _lastUse[i] < _lastUse[best])) best = i;
+            if (_slots[i] is { Leases: 0 } record && seen.Add(record)) candidates.Add((_lastUse[i], record));
         }
-        return best;
+        candidates.Sort((a, b) => a.LastUse.CompareTo(b.LastUse));
+        int have = chosen.Count;
+        foreach (var (_, record) in candidates)
+        {
+            if (have >= k) break;
+            victims.Add(record);
+            have += record.Slots.Length;
+        }
+        if (have < k)
+        {
+            victims.Clear();
+            return null;
+        }
+        foreach (var victim in victims) chosen.AddRange(victim.Slots);
+        chosen.Sort();
+        // Free slots and the victims' slots, lowest first: the first k (a victim's other slots are left free).
+        var free = chosen.Where(s => _slots[s] is null).ToList();
+        var evicted = chosen.Where(s => _slots[s] is not null).ToList();
+        return [.. free.Concat(evicted).Take(k).Order()];
     }
 }

@@ -32,9 +32,9 @@ public interface IModelRunner : IDisposable
     /// </summary>
     IReadOnlyList<SampledToken> Execute(ScheduledStep step);
 
-    /// <summary>Copies an adapter's factors into a device slot.</summary>
-    void InstallAdapter(int slot, LoraWeights weights);
+    /// <summary>Copies an adapter's factors into its device slots (one, or k for a rank-k·r adapter; the first is the head).</summary>
+    void InstallAdapter(IReadOnlyList<int> slots, LoraWeights weights);
 
-    /// <summary>Zeroes a device slot.</summary>
+    /// <summary>Zeroes a device slot, and the rest of its group when it is a multi-slot adapter's head.</summary>
     void ClearAdapter(int slot);
 }

@@ -162,7 +162,7 @@ public sealed class ModelRunner : IModelRunner
         return first + c.Count - 1;
     }
 
-    public void InstallAdapter(int slot, LoraWeights weights) => _model.Adapters.Install(slot, weights);
+    public void InstallAdapter(IReadOnlyList<int> slots, LoraWeights weights) => _model.Adapters.Install(slots, weights);
 
     public void ClearAdapter(int slot) => _model.Adapters.Clear(slot);
 

@@ -44,6 +44,15 @@ public sealed class EngineMetrics
         RetainedEnergy = f.CreateHistogram("lorasqueeze_adapter_retained_energy",
             "Share of spectral energy each loaded adapter kept after the squeeze (1 = lossless).",
             new HistogramConfiguration { Buckets = [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0] });
+        MinRetainedEnergy = f.CreateHistogram("lorasqueeze_adapter_min_retained_energy",
+            "Worst module's share of spectral energy kept by each loaded adapter's squeeze (what --min-energy is checked against).",
+            new HistogramConfiguration { Buckets = [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0] });
+        SlotsPerAdapter = f.CreateHistogram("lorasqueeze_adapter_slots_per_loaded_adapter",
+            "Device slots each loaded adapter takes (k > 1: the energy floor squeezed it to k times the slot rank).",
+            new HistogramConfiguration { Buckets = [1, 2, 3, 4, 6, 8, 12, 16] });
+        BelowEnergyFloor = f.CreateCounter("lorasqueeze_adapter_below_energy_floor_total",
+            "Adapters that kept less than --min-energy even at --max-slots-per-adapter, by what the server did.",
+            new CounterConfiguration { LabelNames = ["action"] });
         TierBytes = f.CreateGauge("lorasqueeze_adapter_bytes", "Bytes of squeezed adapters held, by tier.",
             new GaugeConfiguration { LabelNames = ["tier"] });
         TierAdapters = f.CreateGauge("lorasqueeze_adapters", "Adapters held, by tier.",
@@ -97,6 +106,9 @@ public sealed class EngineMetrics
     public Histogram SqueezeDuration { get; }
     public Histogram AdapterLoadDuration { get; }
     public Histogram RetainedEnergy { get; }
+    public Histogram MinRetainedEnergy { get; }
+    public Histogram SlotsPerAdapter { get; }
+    public Counter BelowEnergyFloor { get; }
     public Gauge TierBytes { get; }
     public Gauge TierAdapters { get; }
     public Gauge SlotsUsed { get; }

@@ -37,24 +37,31 @@ internal static unsafe class CpuLoraKernel
     public const int MaxSegmentRows = 4;
 
     /// <summary>
-    /// y[rows[i]] += Bₛᵀ·(Aₛ·x[rows[i]]) with s = slots[i]. x: [T, in], y: [T, out] row-major float32. Rows are split
-    /// across <paramref name="threads"/> workers (each row writes only its own y row).
+    /// y[rows[i]] += Σₛ Bₛᵀ·(Aₛ·x[rows[i]]) over the slots s of row i, slots[slotStart[i] .. slotStart[i + 1]) (CSR: an
+    /// adapter on a group of k slots adds k rank-r terms; most rows have one). x: [T, in], y: [T, out] row-major
+    /// float32. Rows are split across <paramref name="threads"/> workers; a row's slots stay on one worker, so each row
+    /// is written by one thread only.
     /// </summary>
-    public static void Apply(float* x, float* y, SlotStacks stacks, int[] rows, int[] slots, int threads)
+    public static void Apply(float* x, float* y, SlotStacks stacks, int[] rows, int[] slotStart, int[] slots, int threads)
     {
         int n = rows.Length;
         if (n == 0) return;
         if (threads <= 1 || n == 1)
         {
-            for (int i = 0; i < n; i++) Row(x, y, stacks, rows[i], slots[i]);
+            for (int i = 0; i < n; i++) RowSlots(x, y, stacks, rows[i], slots, slotStart[i], slotStart[i + 1]);
             return;
         }
         int parts = Math.Min(threads, n);
         nint px = (nint)x, py = (nint)y; // raw pointers cannot be captured by a lambda
         Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
         {
-            for (int i = part; i < n; i += parts) Row((float*)px, (float*)py, stacks, rows[i], slots[i]);
+            for (int i = part; i < n; i += parts) RowSlots((float*)px, (float*)py, stacks, rows[i], slots, slotStart[i], slotStart[i + 1]);
         });
+    }
+
+    private static void RowSlots(float* x, float* y, SlotStacks stacks, int row, int[] slots, int from, int to)
+    {
+        for (int k = from; k < to; k++) Row(x, y, stacks, row, slots[k]);
     }
 
     private static void Row(float* x, float* y, SlotStacks s, int row, int slot)

@@ -82,7 +82,8 @@ public sealed class LoraLinear : IDisposable
                 AddGathered(x, y, mapping);
                 break;
             case LoraKernel.Segmented:
-                AddSegmented(x, y, mapping.Segments);
+                for (int g = 0; g < mapping.Segments.Count; g++)
+                    AddSegment(x, y, mapping.SegmentSlots[g], mapping.Segments[g].Start, mapping.Segments[g].Count);
                 break;
             default:
                 if (CanRunCpuKernel(x, y)) AddBgmv(x, y, mapping);
@@ -102,14 +103,17 @@ public sealed class LoraLinear : IDisposable
         return hook is null ? y : hook(this, x, y);
     }
 
-    /// <summary>Per distinct adapter: y[seg] += (x[seg]·Aₛᵀ)·Bₛᵀ. Reads each adapter's factors once per step.</summary>
-    private void AddSegmented(Tensor x, Tensor y, IReadOnlyList<(int Slot, int Start, int Count)> segments)
+    /// <summary>
+    /// One adapter's rows: y[seg] += Σ over its slots s of (x[seg]·Aₛᵀ)·Bₛᵀ. Reads each adapter's factors once per step.
+    /// </summary>
+    private void AddSegment(Tensor x, Tensor y, IReadOnlyList<int> slots, int start, int count)
     {
-        foreach (var (slot, start, count) in segments)
+        var xs = x.narrow(0, start, count);                 // [n, in]
+        var ys = y.narrow(0, start, count);                 // [n, out], a view: addmm_ writes into y
+        foreach (var slot in slots)
         {
-            var xs = x.narrow(0, start, count);             // [n, in]
             var h = xs.matmul(SlotA(slot, x.dtype).t());     // [n, in]·[in, r] → [n, r]
-            y.narrow(0, start, count).addmm_(h, SlotBt(slot, x.dtype)); // [n, r]·[r, out] added in place into y[seg]
+            ys.addmm_(h, SlotBt(slot, x.dtype));             // [n, r]·[r, out] added in place into y[seg]
         }
     }
 
@@ -126,14 +130,14 @@ public sealed class LoraLinear : IDisposable
     /// <summary>Short segments row by row through <see cref="CpuLoraKernel"/>; long segments (prefill) as GEMMs.</summary>
     private unsafe void AddBgmv(Tensor x, Tensor y, LoraMapping mapping)
     {
-        if (mapping.LongSegments.Count > 0) AddSegmented(x, y, mapping.LongSegments);
+        foreach (var (slots, start, count) in mapping.LongSegments) AddSegment(x, y, slots, start, count);
         if (mapping.ShortRows.Length == 0) return;
         var xc = x.is_contiguous() ? x : x.contiguous();   // [T, in]
         if (!y.is_contiguous()) throw new InvalidOperationException($"{Path}: the projection output is not contiguous");
         _stacks ??= Stacks();
         fixed (byte* px = xc.bytes, py = y.bytes)
         {
-            CpuLoraKernel.Apply((float*)px, (float*)py, _stacks.Value, mapping.ShortRows, mapping.ShortRowSlots, KernelThreads);
+            CpuLoraKernel.Apply((float*)px, (float*)py, _stacks.Value, mapping.ShortRows, mapping.ShortSlotStart, mapping.ShortSlots, KernelThreads);
         }
     }
 
@@ -164,21 +168,26 @@ public sealed class LoraLinear : IDisposable
         }
     }
 
-    /// <summary>Gather per row then bmm (BGMV-style); copies T·r·(in+out) weights per step.</summary>
+    /// <summary>
+    /// Gather per (row, slot) pair then bmm (BGMV-style); copies P·r·(in+out) weights per step. With one slot per row the
+    /// pairs are the LoRA rows in order; otherwise a row's terms are summed into it with index_add_.
+    /// </summary>
     private void AddGathered(Tensor x, Tensor y, LoraMapping mapping)
     {
+        var slots = mapping.PairSlots!;
         int first = mapping.FirstLoraRow, n = mapping.Rows - first;
-        var xs = x.narrow(0, first, n).unsqueeze(1);             // [n, 1, in]
-        var a = A!.index_select(0, mapping.RowSlots!).to_type(x.dtype); // [n, r, in]
-        var b = B!.index_select(0, mapping.RowSlots!).to_type(x.dtype); // [n, r, out]
+        var xs = (mapping.OneSlotPerRow ? x.narrow(0, first, n) : x.index_select(0, mapping.PairRows!)).unsqueeze(1); // [P, 1, in]
+        var a = A!.index_select(0, slots).to_type(x.dtype);      // [P, r, in]
+        var b = B!.index_select(0, slots).to_type(x.dtype);      // [P, r, out]
         if (AScale is not null)
         {
-            a = a.mul(AScale.index_select(0, mapping.RowSlots!).unsqueeze(2).to_type(x.dtype));  // [n, r, in]·[n, r, 1]
-            b = b.mul(BScale!.index_select(0, mapping.RowSlots!).unsqueeze(2).to_type(x.dtype)); // [n, r, out]·[n, r, 1]
+            a = a.mul(AScale.index_select(0, slots).unsqueeze(2).to_type(x.dtype));  // [P, r, in]·[P, r, 1]
+            b = b.mul(BScale!.index_select(0, slots).unsqueeze(2).to_type(x.dtype)); // [P, r, out]·[P, r, 1]
         }
-        var h = bmm(xs, a.transpose(1, 2));                      // [n, 1, in]·[n, in, r] → [n, 1, r]
-        var d = bmm(h, b).squeeze(1);                            // [n, 1, r]·[n, r, out] → [n, out]
-        y.narrow(0, first, n).add_(d);
+        var h = bmm(xs, a.transpose(1, 2));                      // [P, 1, in]·[P, in, r] → [P, 1, r]
+        var d = bmm(h, b).squeeze(1);                            // [P, 1, r]·[P, r, out] → [P, out]
+        if (mapping.OneSlotPerRow) y.narrow(0, first, n).add_(d);
+        else y.index_add_(0, mapping.PairRows!, d, 1);           // y[row] += d[pair] for every pair of the row
     }
 
     /// <summary>Writes one adapter module into a slot (rank ≤ slot rank; padded rows/columns zeroed).</summary>
@@ -227,8 +236,16 @@ public sealed class LoraLinear : IDisposable
     }
 
     /// <summary>Weight merged with one slot's adapter, W + Bₛ·Aₛ (the reference path).</summary>
-    public Tensor MergedWeight(int slot) =>
-        slot < 0 || A is null ? Weight.alias() : Weight + SlotBt(slot, Weight.dtype).t().matmul(SlotA(slot, Weight.dtype)); // [out, r]·[r, in] → [out, in]
+    public Tensor MergedWeight(int slot) => MergedWeight(slot < 0 ? [] : [slot]);
+
+    /// <summary>Weight merged with an adapter's slot group, W + Σₛ Bₛ·Aₛ (the reference path; no slots: W).</summary>
+    public Tensor MergedWeight(IReadOnlyList<int> slots)
+    {
+        var w = Weight.clone();                                                                  // [out, in]
+        if (A is null) return w;
+        foreach (var slot in slots) w.add_(SlotBt(slot, Weight.dtype).t().matmul(SlotA(slot, Weight.dtype))); // [out, r]·[r, in] → [out, in]
+        return w;
+    }
 
     public void Dispose()
     {

@@ -5,7 +5,7 @@ namespace LoraSqueeze.Model.Modules;
 
 /// <summary>
 /// One chunk of a sequence processed in a step: <paramref name="Tokens"/> at positions StartPosition.. in KV-cache row
-/// <paramref name="CacheRow"/>, using adapter slot <paramref name="AdapterSlot"/> (−1 = base model). A prefill is a
+/// <paramref name="CacheRow"/>, using the adapter whose (head) slot is <paramref name="AdapterSlot"/> (−1 = base model). A prefill is a
 /// chunk starting at 0 (or where the previous prefill chunk stopped); a decode step is a one-token chunk.
 /// <paramref name="AllLogits"/>: the forward returns logits for every token of the chunk, not only its last (prompt
 /// logprobs, OpenAI's <c>echo</c> with <c>logprobs</c>).
@@ -34,7 +34,8 @@ internal sealed class StepBatch
     public Tensor? Cos { get; set; }                    // [T, head_dim]
     public Tensor? Sin { get; set; }                    // [T, head_dim]
 
-    public static StepBatch Build(IReadOnlyList<SequenceChunk> chunks, int cacheMaxLength, Device device)
+    /// <param name="slotsOf">The slot group of a chunk's adapter head slot (<see cref="AdapterSlots.SlotsOf"/>); null: one slot each.</param>
+    public static StepBatch Build(IReadOnlyList<SequenceChunk> chunks, int cacheMaxLength, Device device, Func<int, IReadOnlyList<int>>? slotsOf = null)
     {
         if (chunks.Count == 0) throw new ArgumentException("a step needs at least one chunk");
         // Group chunks by adapter slot (stable; base-only first) so every slot's rows are one contiguous segment.
@@ -92,7 +93,7 @@ internal sealed class StepBatch
             PadIndex = padded ? tensor(pad, device: device) : null,
             Mask = keyPos.le(qPos),                                                                        // [S, 1, Qmax, Kmax]
             OutputRows = tensor(outputs.ToArray(), device: device),
-            Lora = LoraMapping.FromGroupedRows(rowSlots, device),
+            Lora = LoraMapping.FromGroupedRows(rowSlots, device, slotsOf),
             Chunks = chunks.Count,
             QueryLength = qmax,
             KeyLength = kmax,

@@ -11,10 +11,11 @@ namespace LoraSqueeze.Model.Reference;
 /// </summary>
 public static class ReferenceDecoder
 {
-    /// <summary>Float32 logits [tokens, vocab] for every position of <paramref name="tokens"/> with adapter slot
-    /// <paramref name="slot"/> (−1 = base).</summary>
+    /// <summary>Float32 logits [tokens, vocab] for every position of <paramref name="tokens"/> with the adapter whose
+    /// (head) slot is <paramref name="slot"/> (−1 = base); a multi-slot adapter merges every slot of its group.</summary>
     public static Tensor Logits(CausalLM model, int[] tokens, int slot)
     {
+        IReadOnlyList<int> slots = slot < 0 ? [] : model.Adapters.SlotsOf(slot);
         var c = model.Config;
         using var mode = inference_mode();
         using var scope = NewDisposeScope();
@@ -28,9 +29,9 @@ public static class ReferenceDecoder
         {
             var a = layer.SelfAttn;
             var h = Norm(x, layer.InputLayernorm, c.RmsNormEps);
-            var q = Linear(h, a.QProj, slot).view(n, heads, d);                               // [n, H, d]
-            var k = Linear(h, a.KProj, slot).view(n, kvHeads, d);                             // [n, KvH, d]
-            var v = Linear(h, a.VProj, slot).view(n, kvHeads, d);                             // [n, KvH, d]
+            var q = Linear(h, a.QProj, slots).view(n, heads, d);                               // [n, H, d]
+            var k = Linear(h, a.KProj, slots).view(n, kvHeads, d);                             // [n, KvH, d]
+            var v = Linear(h, a.VProj, slots).view(n, kvHeads, d);                             // [n, KvH, d]
             q = Rope(q, cos, sin);
             k = Rope(k, cos, sin);
             var outs = new List<Tensor>();
@@ -45,20 +46,20 @@ public static class ReferenceDecoder
                 outs.Add(scores.softmax(-1).matmul(vh));                                       // [n, d]
             }
             var attn = stack(outs, 1).reshape(n, heads * d);                                   // [n, H, d] → [n, H·d]
-            x = x + Linear(attn, a.OProj, slot);
+            x = x + Linear(attn, a.OProj, slots);
             var m = layer.Mlp;
             var g = Norm(x, layer.PostAttentionLayernorm, c.RmsNormEps);
-            var gate = Linear(g, m.GateProj, slot);
-            x = x + Linear(gate * gate.sigmoid() * Linear(g, m.UpProj, slot), m.DownProj, slot);  // silu(z) = z·σ(z)
+            var gate = Linear(g, m.GateProj, slots);
+            x = x + Linear(gate * gate.sigmoid() * Linear(g, m.UpProj, slots), m.DownProj, slots);  // silu(z) = z·σ(z)
         }
         var final = Norm(x, model.Norm, c.RmsNormEps);
         var logits = final.matmul(model.LmHead.to_type(ScalarType.Float64).t());               // [n, vocab]
         return logits.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
-    private static Tensor Linear(Tensor x, Lora.LoraLinear p, int slot)
+    private static Tensor Linear(Tensor x, Lora.LoraLinear p, IReadOnlyList<int> slots)
     {
-        var w = p.MergedWeight(slot).to_type(ScalarType.Float64);                             // [out, in]
+        var w = p.MergedWeight(slots).to_type(ScalarType.Float64);                             // [out, in]
         var y = x.matmul(w.t());                                                               // [n, out]
         return p.Bias is null ? y : y + p.Bias.to_type(ScalarType.Float64);
     }

@@ -26,6 +26,7 @@ internal static class AdapterInfoMapping
             Source = paths.Redact(s.Source),
             Slot = s.Slot,
         };
+        info.Slots.AddRange(s.Slots);
         if (s.LastUsed is { } last) info.LastUsed = Timestamp.FromDateTimeOffset(last);
         if (s.Info is { } load)
         {
@@ -37,6 +38,9 @@ internal static class AdapterInfoMapping
                 RelativeError = load.RelativeError,
                 LoadSeconds = load.LoadTime.TotalSeconds,
                 SqueezeSeconds = load.SqueezeTime.TotalSeconds,
+                SlotCount = load.Slots,
+                MinRetainedEnergy = load.MinRetainedEnergy,
+                BelowEnergyFloor = load.BelowFloor,
             };
             info.Squeeze.SourceRanks.AddRange(load.SourceRanks);
         }

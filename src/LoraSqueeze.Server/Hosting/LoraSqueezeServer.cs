@@ -85,6 +85,7 @@ public static class LoraSqueezeServer
             TargetRank = options.TargetRank,
             HostCacheBytes = options.HostCacheBytes,
             MaxConcurrentLoads = options.MaxConcurrentLoads,
+            MinRetainedEnergy = options.MinRetainedEnergy,
         });
         services.AddSingleton(new EngineOptions
         {

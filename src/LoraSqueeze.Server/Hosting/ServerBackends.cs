@@ -53,7 +53,7 @@ public sealed record ServerBackends(Func<IModelRunner> CreateRunner, ITextCodec 
         return new ServerBackends(
             () => ModelRunner.Load(options.ModelPath, options.Device, options.TorchThreads, load, scheduler),
             new TokenizerTextCodec(tokenizer, config.VocabSize),
-            new SqueezingAdapterLoader(options.ModelPath, options.SlotRank, options.LoraLayout),
+            new SqueezingAdapterLoader(options.ModelPath, options.SlotRank, options.LoraLayout, options.EnergyFloor, options.ServeBelowEnergyFloor),
             scheduler)
         {
             MinAdapterBytes = (long)options.TargetRank * (config.HiddenSize + smallestOut) * sizeof(float),

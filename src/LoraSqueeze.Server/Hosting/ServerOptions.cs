@@ -49,6 +49,30 @@ public sealed class ServerOptions
     /// </summary>
     public bool PreloadAdapters { get; set; }
 
+    /// <summary>
+    /// The energy floor (CLI <c>--min-energy</c>), off when null: an adapter whose squeeze to <see cref="TargetRank"/>
+    /// keeps less than this share of Σσ² in any module is squeezed to k·TargetRank instead, the smallest k up to
+    /// <see cref="MaxSlotsPerAdapter"/> that meets it in every module, and takes k device slots of rank TargetRank
+    /// (docs/squeeze.md, "An energy floor at serve time"). Uniform layout only.
+    /// </summary>
+    public double? MinRetainedEnergy { get; set; }
+
+    /// <summary>The most device slots one adapter may take under <see cref="MinRetainedEnergy"/> (at most <see cref="Slots"/>).</summary>
+    public int MaxSlotsPerAdapter { get; set; } = 4;
+
+    /// <summary>
+    /// What happens to an adapter that misses <see cref="MinRetainedEnergy"/> even at <see cref="MaxSlotsPerAdapter"/>:
+    /// <c>refuse</c> (default: the load fails, naming the energy it would keep) or <c>serve-at-cap</c> (served on the
+    /// cap's slots with a warning in the log and <c>lorasqueeze_adapter_below_energy_floor_total</c>).
+    /// </summary>
+    public string BelowEnergyFloor { get; set; } = "refuse";
+
+    /// <summary>True when <see cref="BelowEnergyFloor"/> is serve-at-cap (after <see cref="Validate"/>).</summary>
+    public bool ServeBelowEnergyFloor => string.Equals(BelowEnergyFloor, "serve-at-cap", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The floor as the squeeze takes it, null when off.</summary>
+    public Core.Squeeze.EnergyFloor? EnergyFloor => MinRetainedEnergy is { } e ? new(e, MaxSlotsPerAdapter) : null;
+
     /// <summary>The slot dtype as a torch scalar type (after <see cref="Validate"/>).</summary>
     public TorchSharp.torch.ScalarType SlotScalarType => ParseSlotDType(SlotDType);
 
@@ -152,6 +176,16 @@ public sealed class ServerOptions
         if (!Enum.IsDefined(LoraLayout)) throw new ArgumentException($"Server:LoraLayout must be Uniform or Padded (got {LoraLayout})");
         if (!Enum.IsDefined(LoraKernel)) throw new ArgumentException($"Server:LoraKernel must be Bgmv, Segmented or Gathered (got {LoraKernel})");
         _ = ParseSlotDType(SlotDType ?? "");
+        if (MinRetainedEnergy is { } floor)
+        {
+            if (!(floor > 0 && floor <= 1)) throw new ArgumentException($"Server:MinRetainedEnergy must be in (0, 1] (got {floor})");
+            if (LoraLayout != LoraLayout.Uniform)
+                throw new ArgumentException("Server:MinRetainedEnergy needs the uniform layout (the padded layout keeps every adapter at its own rank already)");
+            if (MaxSlotsPerAdapter < 1 || MaxSlotsPerAdapter > Slots)
+                throw new ArgumentException($"Server:MaxSlotsPerAdapter must be between 1 and Server:Slots ({Slots}) (got {MaxSlotsPerAdapter}): an adapter on more slots than exist could never be installed");
+        }
+        if (!string.Equals(BelowEnergyFloor, "refuse", StringComparison.OrdinalIgnoreCase) && !ServeBelowEnergyFloor)
+            throw new ArgumentException($"Server:BelowEnergyFloor must be refuse or serve-at-cap (got '{BelowEnergyFloor}')");
         Positive(MaxBatch, nameof(MaxBatch));
         Positive(MaxTokensPerStep, nameof(MaxTokensPerStep));
         Positive(QueueLength, nameof(QueueLength));

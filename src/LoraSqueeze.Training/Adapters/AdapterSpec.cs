@@ -12,6 +12,15 @@ public sealed record AdapterSpec
     public bool UseRsLora { get; init; }
     public bool FreezeA { get; init; }
 
+    /// <summary>
+    /// What a squeeze during training does to the scale. False (the default): α follows the rank so s stays what it was
+    /// (a squeezed α = r adapter keeps s = 1). True: α stays and s becomes the scaling rule's value at the new rank
+    /// (α/r, or α/√r for rsLoRA), with the factors rescaled so ΔW is unchanged — the training after the squeeze then
+    /// runs at the scale a directly trained adapter of that rank would have, which is what makes one learning rate
+    /// comparable across ranks (rsLoRA, Kalajdzievski 2023, arXiv 2312.03732).
+    /// </summary>
+    public bool RescaleOnSqueeze { get; init; }
+
     /// <summary>LoRA+ ratio η_B/η_A (1 = plain LoRA). PEFT's docs example uses 16.</summary>
     public double LoraPlusRatio { get; init; } = 1.0;
 

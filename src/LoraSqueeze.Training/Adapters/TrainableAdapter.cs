@@ -60,20 +60,30 @@ public sealed class TrainableAdapter : IDisposable
     public IEnumerable<(string Name, Tensor Tensor, ParameterRole Role)> NamedParameters() =>
         Modules.SelectMany(m => m.Parameters().Select(p => ($"{m.ModulePath}.{p.Suffix}", p.Tensor, p.Role)));
 
-    /// <summary>After a squeeze the spec records the new rank and an alpha that keeps s = α/r (or α/√r) unchanged.</summary>
+    /// <summary>
+    /// After a squeeze the spec records the new rank and its alpha: one that keeps s = α/r (or α/√r) unchanged, or,
+    /// with <see cref="AdapterSpec.RescaleOnSqueeze"/>, the same α (s follows the rule at the new rank).
+    /// </summary>
     internal void SetRank(int rank)
     {
-        double scale = Spec.ScaleFor(Spec.Rank);
-        double alpha = Spec.UseRsLora ? scale * Math.Sqrt(rank) : scale * rank;
+        double alpha = ScaleAfterSqueeze(rank) * (Spec.UseRsLora ? Math.Sqrt(rank) : rank);
         Spec = Spec with { Rank = rank, Alpha = alpha };
     }
 
-    /// <summary>Squeezes every LoRA module to <paramref name="rank"/> (α follows so s stays fixed); returns the mean retained energy.</summary>
+    /// <summary>The scale s an adapter squeezed to <paramref name="rank"/> trains with (<see cref="AdapterSpec.RescaleOnSqueeze"/>).</summary>
+    private double ScaleAfterSqueeze(int rank) =>
+        !Spec.RescaleOnSqueeze ? Spec.ScaleFor(Spec.Rank)
+        : Spec.UseRsLora ? (Spec.Alpha ?? rank) / Math.Sqrt(rank) : (Spec.Alpha ?? rank) / rank; // no α given: α = r at every rank
+
+    /// <summary>
+    /// Squeezes every LoRA module to <paramref name="rank"/>, keeping ΔW (the new scale is folded into the factors);
+    /// returns the mean retained energy.
+    /// </summary>
     public double SqueezeTo(int rank)
     {
         if (Spec.Variant != AdapterVariant.Lora)
             throw new InvalidOperationException($"squeezing during training is defined for LoRA-family adapters (LoRA, rsLoRA, LoRA+, LoRA-FA, PeriodicLoRA), not {Spec.Variant}; squeeze the finished adapter with 'lorasqueeze squeeze' instead");
-        double scale = Spec.ScaleFor(Spec.Rank);
+        double scale = ScaleAfterSqueeze(rank);
         double energy = Modules.Cast<LoraModuleTrainer>().Average(m => m.SqueezeTo(rank, scale));
         SetRank(rank);
         return energy;

@@ -20,6 +20,12 @@ public sealed record ExperimentOptions
     public int InSqueezeStages { get; init; } = 4;
     public double Lr { get; init; } = 3e-3;
 
+    /// <summary>How the LoRA scale s depends on the rank (<see cref="ExperimentScaling"/>).</summary>
+    public ExperimentScaling Scaling { get; init; } = ExperimentScaling.AlphaR;
+
+    /// <summary>α for <see cref="ExperimentScaling.RsLora"/> and <see cref="ExperimentScaling.FixedAlpha"/> (PEFT's default lora_alpha is 8).</summary>
+    public double Alpha { get; init; } = 8;
+
     /// <summary>
     /// Extra learning rates for the directly trained baseline (the paper tunes lr per rank for it). The "direct-tuned"
     /// column takes, per task, rank and seed, the best held-out perplexity over <see cref="Lr"/> and these: a selection
@@ -32,6 +38,19 @@ public sealed record ExperimentOptions
     public IReadOnlyList<int> Seeds { get; init; } = [1234];
     public int MaxEvalRows { get; init; } = 48;
     public IReadOnlyList<string> TargetModules { get; init; } = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+}
+
+/// <summary>
+/// The LoRA scale rule of every run. <see cref="AlphaR"/>: α = r, s = 1 at every rank (the first experiment).
+/// <see cref="RsLora"/>: s = α/√r (Kalajdzievski 2023), meant to make one learning rate suit every rank.
+/// <see cref="FixedAlpha"/>: s = α/r with α fixed (PEFT's default LoRA). With the last two a squeeze keeps ΔW and the
+/// adapter trains on at the rule's scale for its new rank (<see cref="Adapters.AdapterSpec.RescaleOnSqueeze"/>).
+/// </summary>
+public enum ExperimentScaling
+{
+    AlphaR,
+    RsLora,
+    FixedAlpha,
 }
 
 /// <summary>One cell of the result table.</summary>

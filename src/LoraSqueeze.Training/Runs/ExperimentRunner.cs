@@ -28,7 +28,14 @@ public static class ExperimentRunner
             AdapterTrainingOptions Make(string name, int rank) => new()
             {
                 ModelDir = o.ModelDir, DataPath = data, EvalPath = eval, OutDir = Path.Combine(work, name),
-                Adapter = new AdapterSpec { Rank = rank, TargetModules = o.TargetModules }, Steps = o.Steps, Lr = o.Lr,
+                Adapter = new AdapterSpec
+                {
+                    Rank = rank, TargetModules = o.TargetModules,
+                    Alpha = o.Scaling == ExperimentScaling.AlphaR ? null : o.Alpha,
+                    UseRsLora = o.Scaling == ExperimentScaling.RsLora,
+                    RescaleOnSqueeze = o.Scaling != ExperimentScaling.AlphaR,
+                },
+                Steps = o.Steps, Lr = o.Lr,
                 BatchSize = o.BatchSize, SeqLen = o.SeqLen, Seed = seed, MaxEvalRows = o.MaxEvalRows,
             };
             ExperimentCell Cell(int r, string method, AdapterTrainingResult res, string? note = null) =>
