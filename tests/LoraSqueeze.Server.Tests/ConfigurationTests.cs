@@ -62,6 +62,24 @@ public sealed class ConfigurationTests
         }
     }
 
+    [Theory]
+    [InlineData(1.5, 4, 4, "Uniform", "refuse", "Server:MinRetainedEnergy must be in (0, 1]")]
+    [InlineData(0.0, 4, 4, "Uniform", "refuse", "Server:MinRetainedEnergy must be in (0, 1]")]
+    [InlineData(0.9, 5, 4, "Uniform", "refuse", "Server:MaxSlotsPerAdapter must be between 1 and Server:Slots (4)")]
+    [InlineData(0.9, 0, 4, "Uniform", "refuse", "Server:MaxSlotsPerAdapter must be between 1")]
+    [InlineData(0.9, 2, 4, "Padded", "refuse", "Server:MinRetainedEnergy needs the uniform layout")]
+    [InlineData(0.9, 2, 4, "Uniform", "sometimes", "Server:BelowEnergyFloor must be refuse or serve-at-cap")]
+    public void An_energy_floor_that_cannot_work_is_refused_at_start_up(double floor, int maxSlots, int slots, string layout, string below, string message)
+    {
+        var options = new ServerOptions
+        {
+            ModelPath = DemoFixture.Assets.ModelDir, MinRetainedEnergy = floor, MaxSlotsPerAdapter = maxSlots, Slots = slots,
+            LoraLayout = Enum.Parse<Model.LoraLayout>(layout), BelowEnergyFloor = below,
+        };
+        var ex = Assert.Throws<ArgumentException>(options.Validate);
+        Assert.Contains(message, ex.Message);
+    }
+
     [Fact]
     public void A_missing_adapter_root_is_refused_at_start_up()
     {

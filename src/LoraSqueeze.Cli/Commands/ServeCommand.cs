@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LoraSqueeze.Core.Squeeze;
 using LoraSqueeze.Core.Units;
 using LoraSqueeze.Model;
 using LoraSqueeze.Server.Hosting;
@@ -48,12 +49,14 @@ public static class ServeCommand
                 "is squeezed to k·rank on k slots instead (smallest k up to --max-slots-per-adapter).",
         };
         var maxSlotsPerAdapter = new Option<int?>("--max-slots-per-adapter") { Description = $"Most slots one adapter may take under --min-energy (default {d.MaxSlotsPerAdapter})." };
+        var floorMeasure = new Option<string?>("--energy-floor-measure") { Description = "What --min-energy is checked against: worst-module (default) or mean (over modules)." };
+        floorMeasure.AcceptOnlyFromAmong("worst-module", "mean");
         var belowFloor = new Option<string?>("--below-energy-floor") { Description = "An adapter that misses --min-energy even at the cap: refuse (default) or serve-at-cap." };
         var preload = new Option<bool>("--preload") { Description = "Load every adapter under the roots into the host tier at start-up (until the host cache is full)." };
         var cmd = new Command("serve", "Run the inference server: gRPC and the OpenAI-compatible HTTP API (the demo model when no --model is given).")
         {
             model, adapters, config, port, metricsPort, httpPort, servedName, targetRank, slots, hostCache, maxBatch, queue, adminToken, adminTokenFile, device,
-            layout, paddedMaxRank, slotDType, kernel, minEnergy, maxSlotsPerAdapter, belowFloor, preload,
+            layout, paddedMaxRank, slotDType, kernel, minEnergy, maxSlotsPerAdapter, floorMeasure, belowFloor, preload,
         };
         // Everything, flag parsing included (--host-cache abc), runs inside CliErrors: one line on stderr, no trace.
         cmd.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
@@ -81,6 +84,7 @@ public static class ServeCommand
                 if (parse.GetValue(minEnergy) is { } me) o.MinRetainedEnergy = me;
                 if (parse.GetValue(maxSlotsPerAdapter) is { } ms) o.MaxSlotsPerAdapter = ms;
                 if (parse.GetValue(belowFloor) is { } bf) o.BelowEnergyFloor = bf;
+                if (parse.GetValue(floorMeasure) is { } fm) o.EnergyFloorMeasure = fm == "mean" ? EnergyFloorMeasure.Mean : EnergyFloorMeasure.WorstModule;
                 if (parse.GetValue(preload)) o.PreloadAdapters = true;
             });
             if (string.IsNullOrWhiteSpace(options.ModelPath)) UseDemo(options);

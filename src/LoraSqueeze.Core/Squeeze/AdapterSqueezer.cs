@@ -29,9 +29,9 @@ public static class AdapterSqueezer
         CheckRank(targetRank);
         if (options.Energy is not null && options.ParamBudget is not null)
             throw new ArgumentException("choose either an energy threshold or a parameter budget, not both");
-        if (options.Floor is { } floor)
+        if (options.Floor is { } requested)
         {
-            floor.Validate();
+            requested.Validate();
             if (options.Energy is not null || options.ParamBudget is not null)
                 throw new ArgumentException("an energy floor keeps the squeeze uniform; it cannot be combined with --energy or --param-budget");
         }
@@ -49,20 +49,28 @@ public static class AdapterSqueezer
             {
                 var m = adapter.Modules[i];
                 (svds[i], methods[i]) = Decompose(m, targetRank, options);
-                if (options.Floor is { } f && f.MaxMultiple > 1 && svds[i]!.RetainedEnergy(targetRank) < f.MinEnergy && !HoldsSpectrumUpTo(svds[i]!, m, targetRank * f.MaxMultiple))
-                {
-                    // A truncated (randomized) spectrum below the floor: decompose again wide enough to choose k.
-                    svds[i]!.Dispose();
-                    (svds[i], methods[i]) = Decompose(m, targetRank * f.MaxMultiple, options);
-                }
                 lock (gate) options.OnModule?.Invoke(m.ModulePath, ++done, n);
             });
             int multiple = 1;
-            if (options.Floor is { } chosenFloor)
+            if (options.Floor is { } floor)
             {
-                // One k for the whole adapter (the largest any module needs): every module has rank k·r, so the factors
-                // split into k slots of rank r.
-                for (int i = 0; i < n; i++) multiple = Math.Max(multiple, chosenFloor.MultipleFor(svds[i]!.RetainedEnergy, targetRank));
+                int rank = targetRank;
+                var energies = svds.Select(svd => (Func<int, double>)svd!.RetainedEnergy).ToList();
+                if (floor.MaxMultiple > 1 && floor.MultipleFor(energies, rank) > 1)
+                {
+                    // Below the floor at r: a truncated (randomized) spectrum holds only r + oversample values, so those
+                    // modules are decomposed again wide enough to choose k. Adapters that meet the floor pay nothing.
+                    ModuleParallel.For(n, options.Parallelism, i =>
+                    {
+                        var m = adapter.Modules[i];
+                        if (HoldsSpectrumUpTo(svds[i]!, m, rank * floor.MaxMultiple)) return;
+                        svds[i]!.Dispose();
+                        (svds[i], methods[i]) = Decompose(m, rank * floor.MaxMultiple, options);
+                    });
+                    energies = svds.Select(svd => (Func<int, double>)svd!.RetainedEnergy).ToList();
+                }
+                // One k for the whole adapter: every module has rank k·r, so the factors split into k slots of rank r.
+                multiple = floor.MultipleFor(energies, rank);
                 targetRank *= multiple;
             }
             var ranks = ChooseRanks(Enumerable.Range(0, n).Select(i => (svds[i]!, adapter.Modules[i])).ToList(), targetRank, options);

@@ -48,13 +48,16 @@ public sealed class SqueezingAdapterLoader(string baseModelDir, int slotRank, Lo
         {
             throw new AdapterLoadException(adapterId, $"{Path.GetFileName(directory)}: {ex.Message}", ex);
         }
-        bool below = floored && report.MinRetainedEnergy < floor!.MinEnergy;
+        bool below = floored && floor!.Measured(report) < floor.MinEnergy;
         if (below && !serveBelowFloor)
         {
             weights.Dispose();
             var worst = report.Modules.MinBy(m => m.RetainedEnergy)!;
+            string kept = floor!.Measure == EnergyFloorMeasure.Mean
+                ? $"keeps {report.MeanRetainedEnergy:P1} of its energy on average over modules"
+                : $"keeps {worst.RetainedEnergy:P1} of its energy in {worst.ModulePath}";
             throw new AdapterLoadException(adapterId,
-                $"{Path.GetFileName(directory)}: keeps {worst.RetainedEnergy:P1} of its energy in {worst.ModulePath} even at rank {report.TargetRank} " +
+                $"{Path.GetFileName(directory)}: {kept} even at rank {report.TargetRank} " +
                 $"({report.RankMultiple} slots of rank {slotRank}, the --max-slots-per-adapter cap), below the --min-energy floor of {floor!.MinEnergy:P1}; " +
                 "raise the cap, lower the floor, or set Server:BelowEnergyFloor to serve-at-cap", belowEnergyFloor: true);
         }

@@ -70,8 +70,14 @@ public sealed class ServerOptions
     /// <summary>True when <see cref="BelowEnergyFloor"/> is serve-at-cap (after <see cref="Validate"/>).</summary>
     public bool ServeBelowEnergyFloor => string.Equals(BelowEnergyFloor, "serve-at-cap", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// What <see cref="MinRetainedEnergy"/> is checked against: <c>WorstModule</c> (default: every module must keep it) or
+    /// <c>Mean</c> (the mean over modules, the retained_energy Adapters.Get reports).
+    /// </summary>
+    public Core.Squeeze.EnergyFloorMeasure EnergyFloorMeasure { get; set; } = Core.Squeeze.EnergyFloorMeasure.WorstModule;
+
     /// <summary>The floor as the squeeze takes it, null when off.</summary>
-    public Core.Squeeze.EnergyFloor? EnergyFloor => MinRetainedEnergy is { } e ? new(e, MaxSlotsPerAdapter) : null;
+    public Core.Squeeze.EnergyFloor? EnergyFloor => MinRetainedEnergy is { } e ? new(e, MaxSlotsPerAdapter, EnergyFloorMeasure) : null;
 
     /// <summary>The slot dtype as a torch scalar type (after <see cref="Validate"/>).</summary>
     public TorchSharp.torch.ScalarType SlotScalarType => ParseSlotDType(SlotDType);
@@ -184,6 +190,7 @@ public sealed class ServerOptions
             if (MaxSlotsPerAdapter < 1 || MaxSlotsPerAdapter > Slots)
                 throw new ArgumentException($"Server:MaxSlotsPerAdapter must be between 1 and Server:Slots ({Slots}) (got {MaxSlotsPerAdapter}): an adapter on more slots than exist could never be installed");
         }
+        if (!Enum.IsDefined(EnergyFloorMeasure)) throw new ArgumentException($"Server:EnergyFloorMeasure must be WorstModule or Mean (got {EnergyFloorMeasure})");
         if (!string.Equals(BelowEnergyFloor, "refuse", StringComparison.OrdinalIgnoreCase) && !ServeBelowEnergyFloor)
             throw new ArgumentException($"Server:BelowEnergyFloor must be refuse or serve-at-cap (got '{BelowEnergyFloor}')");
         Positive(MaxBatch, nameof(MaxBatch));
