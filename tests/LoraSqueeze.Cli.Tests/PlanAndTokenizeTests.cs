@@ -112,6 +112,65 @@ public sealed class PlanAndTokenizeTests
         }
     }
 
+    /// <summary>
+    /// plan --data: each rank's KL and top-1 agreement are what `eval` measures for the same adapters on the same windows
+    /// (mean and worst over adapters), KL is zero where the rank holds an adapter whole, and --min-energy gives each
+    /// adapter the slots a server with that floor gives it (the squeeze's own choice of k).
+    /// </summary>
+    [Fact]
+    public void Plan_with_data_reports_eval_kl_per_rank_and_the_slots_the_floor_gives()
+    {
+        var text = string.Join(' ', Enumerable.Repeat(DemoAssets.Corpus, 4));
+        var file = Path.Combine(Path.GetTempPath(), $"lsq-plan-{Guid.NewGuid():N}.txt");
+        File.WriteAllText(file, text);
+        try
+        {
+            var floor = new EnergyFloor(0.999, 4);
+            var plan = PlanCommand.Build(DemoFixture.Assets.ModelDir, 8, 1L << 20, null, [DemoFixture.Assets.AdapterRoot], "float32",
+                new PlanCommand.FidelityData(text, 16, 4, null), floor);
+            var dirs = Directory.GetDirectories(DemoFixture.Assets.AdapterRoot).Order(StringComparer.Ordinal).ToList();
+            var ranks = plan.Ranks.Select(r => r.Rank).ToList();
+            var evals = dirs.Select(d => EvalCommand.Run(DemoFixture.Assets.ModelDir, d, ranks, text, 16, 4, null)).ToList();
+            for (int i = 0; i < ranks.Count; i++)
+            {
+                var row = plan.Ranks[i];
+                Assert.Equal(evals.Average(e => e.Rows[i].MeanKl), row.MeanKl!.Value, 6);
+                Assert.Equal(evals.Max(e => e.Rows[i].MeanKl), row.MaxKl!.Value, 6);
+                Assert.Equal(evals.Average(e => e.Rows[i].Top1Agreement), row.Top1Agreement!.Value, 6);
+            }
+            Assert.True(plan.Ranks[0].MeanKl > plan.Ranks.First(r => r.Rank == 8).MeanKl, "a lower rank should cost more KL");
+            foreach (var (a, dir) in plan.Adapters.Zip(dirs))
+            {
+                int source = a.SourceRanks.Max();
+                if (source <= 8) Assert.True(Math.Abs(a.MeanKlAtRank!.Value) < 1e-5, $"{a.Adapter}: rank 8 holds it whole, KL {a.MeanKlAtRank}");
+                using var adapter = Core.Adapters.AdapterReader.Read(dir, DemoFixture.Assets.ModelDir);
+                var (weights, report) = AdapterSqueezer.Squeeze(adapter, 8, new SqueezeOptions { Floor = floor });
+                weights.Dispose();
+                Assert.Equal(report.RankMultiple, a.Slots);
+                Assert.Equal(source > 8 ? 2 : 1, a.Slots);     // the rank-16 demo adapter needs 16 = 2 × 8 to keep 99.9 %
+            }
+            var row8 = plan.Ranks.Single(r => r.Rank == 8);
+            Assert.Equal(plan.Adapters.Average(a => a.Slots), row8.SlotsPerAdapter!.Value, 9);
+
+            // The same through the CLI, in text: the columns and the explanations are there.
+            var (code, stdout, stderr) = Run("plan", "--model", DemoFixture.Assets.ModelDir, "--rank", "8", "--budget", "1MiB",
+                "--adapters", DemoFixture.Assets.AdapterRoot, "--data", file, "--window", "16", "--windows", "4", "--min-energy", "0.999");
+            Assert.True(code == 0, stderr);
+            Assert.Contains("mean KL", stdout);
+            Assert.Contains("min energy: the same share for the single worst module", stdout);
+            Assert.Contains("slots/adapter", stdout);
+            Assert.Contains("2 slots under the floor", stdout);
+            var error = AssertCleanError(Run("plan", "--model", DemoFixture.Assets.ModelDir, "--rank", "8", "--budget", "1MiB", "--data", file), "--adapters");
+            Assert.Contains("--data", error);
+            AssertCleanError(Run("plan", "--model", DemoFixture.Assets.ModelDir, "--rank", "8", "--budget", "1MiB",
+                "--adapters", DemoFixture.Assets.AdapterRoot, "--min-energy", "1.5"), "--min-energy");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [Fact]
     public void Tokenize_json_matches_the_tokenizer()
     {

@@ -50,6 +50,9 @@ public sealed class AdapterSpectrum
     /// <summary>Mean over modules of Σ_{i≤r} σᵢ² / ‖ΔW‖²_F (as <see cref="SqueezeReport.MeanRetainedEnergy"/>).</summary>
     public double MeanRetainedEnergy(int rank) => _modules.Count == 0 ? 1 : _modules.Average(m => Retained(m, rank));
 
+    /// <summary>Each module's retained energy as a function of rank (what an <see cref="EnergyFloor"/> chooses k from).</summary>
+    public IReadOnlyList<Func<int, double>> ModuleEnergies => _modules.Select(m => (Func<int, double>)(r => Retained(m, r))).ToList();
+
     /// <summary>Least retained energy of any module at <paramref name="rank"/>.</summary>
     public double MinRetainedEnergy(int rank) => _modules.Count == 0 ? 1 : _modules.Min(m => Retained(m, rank));
 

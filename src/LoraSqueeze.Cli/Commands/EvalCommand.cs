@@ -37,15 +37,11 @@ public static class EvalCommand
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
-            string? file = parse.GetValue(data), name = parse.GetValue(corpus);
-            if ((file is null) == (name is null)) throw new ArgumentException("give one of --data FILE or --corpus NAME");
+            string text = HeldOutText(parse.GetValue(data), parse.GetValue(corpus));
             var rankList = parse.GetValue(ranks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(r => int.TryParse(r, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0 ? v
                     : throw new ArgumentException($"--ranks: '{r}' is not a positive integer")).Distinct().Order().ToList();
             if (parse.GetValue(window) < 2) throw new ArgumentException("--window must be at least 2 tokens");
-            string text = file is not null
-                ? (File.Exists(file) ? File.ReadAllText(file) : throw new ArgumentException($"--data {file}: no such file"))
-                : string.Join("\n", CorpusSplit.Split(CorpusCatalog.Get(name!).Read().ToList()).Eval.Select(e => e.Prompt + e.Completion));
             var result = Run(parse.GetValue(model)!, parse.GetValue(adapter)!, rankList, text, parse.GetValue(window), parse.GetValue(windows),
                 parse.GetValue(json) ? null : Console.Error);
             if (parse.GetValue(plot) is { } png) FidelityPlot.Write(result, png);
@@ -54,6 +50,15 @@ public static class EvalCommand
             return 0;
         }));
         root.Subcommands.Add(cmd);
+    }
+
+    /// <summary>The text of <c>--data FILE</c> or of corpus <c>--corpus NAME</c>'s held-out split (exactly one of them).</summary>
+    public static string HeldOutText(string? file, string? corpus)
+    {
+        if ((file is null) == (corpus is null)) throw new ArgumentException("give one of --data FILE or --corpus NAME");
+        return file is not null
+            ? (File.Exists(file) ? File.ReadAllText(file) : throw new ArgumentException($"--data {file}: no such file"))
+            : string.Join("\n", CorpusSplit.Split(CorpusCatalog.Get(corpus!).Read().ToList()).Eval.Select(e => e.Prompt + e.Completion));
     }
 
     public static FidelityResult Run(string modelDir, string adapterDir, IReadOnlyList<int> ranks, string text, int window, int maxWindows, TextWriter? progress)
