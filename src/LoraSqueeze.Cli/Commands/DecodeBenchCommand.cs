@@ -14,8 +14,9 @@ namespace LoraSqueeze.Cli.Commands;
 /// <summary>
 /// <c>lorasqueeze bench decode [--quick] [--device D] [--out FILE]</c>: decode-step time with B sequences each on a
 /// distinct adapter against the base model alone (same run, interleaved) for the uniform layout at several ranks, the
-/// padded layout (rank-16 adapters in rank-128 slots, as vLLM/SGLang would hold them) and the gathered kernel; on a
-/// demo-size model and on one Llama-2-7B-shaped layer with random weights; plus prefill tokens/s. Prints Markdown.
+/// padded layout (rank-16 adapters in rank-128 slots, as vLLM/SGLang would hold them), the gathered kernel, and
+/// multi-slot adapters (the energy floor: rank k·8 adapters on k slots of rank 8, alone and mixed with one-slot ones);
+/// on a demo-size model and on one Llama-2-7B-shaped layer with random weights; plus prefill tokens/s. Prints Markdown.
 /// </summary>
 public static class DecodeBenchCommand
 {
@@ -26,13 +27,16 @@ public static class DecodeBenchCommand
         var device = new Option<string>("--device") { Description = "cpu (default), cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var output = new Option<string?>("--out") { Description = "Also write the Markdown report to this file." };
         var only = new Option<string>("--shape") { Description = "all (default), demo, 7b or h1024.", DefaultValueFactory = _ => "all" };
+        var rows = new Option<string>("--rows") { Description = "all (default) or multi-slot (the k-slot rows and their one-slot baselines).", DefaultValueFactory = _ => "all" };
+        rows.AcceptOnlyFromAmong("all", "multi-slot");
         decode.Options.Add(only);
+        decode.Options.Add(rows);
         decode.Options.Add(quick);
         decode.Options.Add(device);
         decode.Options.Add(output);
         decode.SetAction(parse => CliErrors.Run(() =>
         {
-            var report = Run(TorchRuntime.ResolveDevice(parse.GetValue(device)), parse.GetValue(quick), parse.GetValue(only) ?? "all");
+            var report = Run(TorchRuntime.ResolveDevice(parse.GetValue(device)), parse.GetValue(quick), parse.GetValue(only) ?? "all", parse.GetValue(rows) == "multi-slot");
             Console.WriteLine(report);
             if (parse.GetValue(output) is { } path) File.WriteAllText(path, report);
             return 0;
@@ -42,7 +46,17 @@ public static class DecodeBenchCommand
 
     private sealed record Shape(string Name, ModelConfig Config);
 
-    public static string Run(Device device, bool quick, string shapeFilter = "all")
+    /// <summary>One row group: slots of <paramref name="SlotRank"/> holding adapters of rank <paramref name="AdapterRank"/>;
+    /// <paramref name="SlotsPerAdapter"/> &gt; 1: each adapter on that many slots (rank k·slot rank), every other one
+    /// when <paramref name="Mixed"/> (the rest on one slot at the slot rank).</summary>
+    private sealed record Variant(LoraLayout Layout, int SlotRank, int AdapterRank, ScalarType SlotDType, int SlotsPerAdapter = 1, bool Mixed = false)
+    {
+        public int SlotsOf(int adapter) => Mixed && adapter % 2 == 0 ? 1 : SlotsPerAdapter;
+
+        public int RankOf(int adapter) => SlotsPerAdapter > 1 ? SlotRank * SlotsOf(adapter) : AdapterRank;
+    }
+
+    public static string Run(Device device, bool quick, string shapeFilter = "all", bool multiSlotOnly = false)
     {
         int reps = quick ? 7 : 21;
         var sb = new StringBuilder();
@@ -67,50 +81,67 @@ public static class DecodeBenchCommand
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"## {shape.Name}");
             sb.AppendLine();
-            sb.AppendLine("| layout | slot rank | adapter rank | slot dtype | kernel | B | base ms | LoRA ms | ratio | bytes bound |");
-            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
-            var variants = new (LoraLayout Layout, int SlotRank, int AdapterRank, ScalarType SlotDType)[]
+            sb.AppendLine("| layout | slot rank | adapter rank | slots per adapter | slot dtype | kernel | B | base ms | LoRA ms | ratio | bytes bound |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+            Variant[] all =
+            [
+                new(LoraLayout.Uniform, 8, 8, ScalarType.Float32), new(LoraLayout.Uniform, 16, 16, ScalarType.Float32),
+                new(LoraLayout.Uniform, 16, 16, ScalarType.BFloat16), new(LoraLayout.Uniform, 16, 16, ScalarType.Int8),
+                new(LoraLayout.Uniform, 32, 32, ScalarType.Float32), new(LoraLayout.Uniform, 64, 64, ScalarType.Float32),
+                new(LoraLayout.Padded, 128, 16, ScalarType.Float32), new(LoraLayout.Padded, 128, 16, ScalarType.BFloat16),
+                new(LoraLayout.Padded, 128, 16, ScalarType.Int8),
+                // The energy floor: rank 16 and 32 adapters on 2 and 4 slots of rank 8 (compare the one-slot r = 16 and
+                // r = 32 rows), and a batch where every other adapter takes 4 slots and the rest one.
+                new(LoraLayout.Uniform, 8, 16, ScalarType.Float32, 2), new(LoraLayout.Uniform, 8, 32, ScalarType.Float32, 4),
+                new(LoraLayout.Uniform, 8, 32, ScalarType.Float32, 4, Mixed: true), new(LoraLayout.Uniform, 8, 32, ScalarType.Int8, 4, Mixed: true),
+            ];
+            var variants = multiSlotOnly
+                ? all.Where(v => v.SlotsPerAdapter > 1 || (v.Layout == LoraLayout.Uniform && v.SlotDType == ScalarType.Float32 && v.SlotRank is 8 or 16 or 32)).ToArray()
+                : all;
+            foreach (var v in variants)
             {
-                (LoraLayout.Uniform, 8, 8, ScalarType.Float32), (LoraLayout.Uniform, 16, 16, ScalarType.Float32),
-                (LoraLayout.Uniform, 16, 16, ScalarType.BFloat16), (LoraLayout.Uniform, 16, 16, ScalarType.Int8),
-                (LoraLayout.Uniform, 64, 64, ScalarType.Float32),
-                (LoraLayout.Padded, 128, 16, ScalarType.Float32), (LoraLayout.Padded, 128, 16, ScalarType.BFloat16),
-                (LoraLayout.Padded, 128, 16, ScalarType.Int8),
-            };
-            foreach (var (layout, slotRank, adapterRank, slotDType) in variants)
-            {
+                var (layout, slotRank, adapterRank, slotDType) = (v.Layout, v.SlotRank, v.AdapterRank, v.SlotDType);
+                int totalSlots = Enumerable.Range(0, 32).Sum(v.SlotsOf);
                 var options = new ModelLoadOptions
                 {
-                    AdapterRank = adapterRank, AdapterSlots = 32, LoraLayout = layout, PaddedMaxRank = slotRank, SlotDType = slotDType,
+                    AdapterRank = slotRank, AdapterSlots = totalSlots, LoraLayout = layout, PaddedMaxRank = slotRank, SlotDType = slotDType,
                 };
                 using var model = CausalLM.Create(shape.Config, device, options);
                 TinyModelFactory.Randomize(model, 1);
-                for (int s = 0; s < 32; s++)
+                var heads = new int[32];
+                for (int s = 0, next = 0; s < 32; s++)
                 {
-                    using var w = TinyModelFactory.RandomAdapter(model, $"a{s}", adapterRank, 100 + s);
-                    model.Adapters.Install(s, w);
+                    int k = v.SlotsOf(s);
+                    using var w = TinyModelFactory.RandomAdapter(model, $"a{s}", v.RankOf(s), 100 + s);
+                    model.Adapters.Install(Enumerable.Range(next, k).ToArray(), w);
+                    heads[s] = next;
+                    next += k;
                 }
                 using var cache = model.CreateCache(32, 160);
                 var kernels = layout == LoraLayout.Uniform && slotRank == 16 && slotDType == ScalarType.Float32
                     ? new[] { LoraKernel.Bgmv, LoraKernel.Segmented, LoraKernel.Gathered }
                     : [LoraKernel.Bgmv, LoraKernel.Segmented];
+                string slotsText = v.SlotsPerAdapter == 1 ? "1" : v.Mixed ? $"1 and {v.SlotsPerAdapter}" : $"{v.SlotsPerAdapter}";
+                string rankText = v.Mixed ? $"{slotRank} and {v.SlotsPerAdapter * slotRank}" : adapterRank.ToString(CultureInfo.InvariantCulture);
                 foreach (var kernel in kernels)
                 {
                     model.SetLoraKernel(kernel);
                     foreach (int b in batches)
                     {
-                        var (baseMs, loraMs) = TimeDecode(model, cache, b, reps);
-                        double bound = 1 + BytesRatio(shape.Config, slotRank, Math.Min(b, 32)) * (slotDType switch
+                        var (baseMs, loraMs) = TimeDecode(model, cache, b, reps, heads);
+                        // Slots the B rows read: Σ over their distinct adapters of the slots each holds.
+                        int slotsRead = Enumerable.Range(0, Math.Min(b, 32)).Sum(v.SlotsOf);
+                        double bound = 1 + BytesRatio(shape.Config, slotRank, slotsRead) * (slotDType switch
                         {
                             ScalarType.BFloat16 => 0.5,
                             ScalarType.Int8 => 0.25,
                             _ => 1.0,
                         });
                         sb.AppendLine(CultureInfo.InvariantCulture,
-                            $"| {layout} | {slotRank} | {adapterRank} | {SlotName(slotDType)} | {kernel} | {b} | {baseMs:F2} | {loraMs:F2} | {loraMs / baseMs:F3} | {bound:F3} |");
+                            $"| {layout} | {slotRank} | {rankText} | {slotsText} | {SlotName(slotDType)} | {kernel} | {b} | {baseMs:F2} | {loraMs:F2} | {loraMs / baseMs:F3} | {bound:F3} |");
                     }
                 }
-                if (layout == LoraLayout.Uniform && slotRank == 16 && slotDType == ScalarType.Float32)
+                if (layout == LoraLayout.Uniform && slotRank == 16 && slotDType == ScalarType.Float32 && !multiSlotOnly)
                 {
                     model.SetLoraKernel(LoraKernel.Bgmv);
                     var (baseTps, loraTps) = TimePrefill(model, cache, 8, 128, quick ? 2 : 5);
@@ -121,7 +152,8 @@ public static class DecodeBenchCommand
                 }
             }
             sb.AppendLine();
-            sb.AppendLine("bytes bound = 1 + (distinct adapters × slot rank × Σ(in+out)) / Σ(in·out) over the layer's 7 projections: " +
+            sb.AppendLine("bytes bound = 1 + (slots read × slot rank × Σ(in+out)) / Σ(in·out) over the layer's 7 projections (slots read: " +
+                "Σ over the step's distinct adapters of the slots each holds): " +
                 "the extra weight bytes a memory-bound decode step must read (the FLOPs ratio per token is r·(in+out)/(in·out), smaller still).");
             sb.AppendLine();
         }
@@ -153,11 +185,12 @@ public static class DecodeBenchCommand
     }
 
     /// <summary>Best decode-step time (ms) for B sequences on the base model and on B distinct adapters, interleaved.</summary>
-    private static (double BaseMs, double LoraMs) TimeDecode(CausalLM model, LoraSqueeze.Model.Cache.KvCache cache, int b, int reps)
+    /// <param name="heads">The head slot of each of the 32 installed adapters.</param>
+    private static (double BaseMs, double LoraMs) TimeDecode(CausalLM model, LoraSqueeze.Model.Cache.KvCache cache, int b, int reps, int[] heads)
     {
         using var mode = inference_mode();
         var baseChunks = Enumerable.Range(0, b).Select(i => new SequenceChunk(i, 100, [i + 1], -1)).ToList();
-        var loraChunks = Enumerable.Range(0, b).Select(i => new SequenceChunk(i, 100, [i + 1], i % 32)).ToList();
+        var loraChunks = Enumerable.Range(0, b).Select(i => new SequenceChunk(i, 100, [i + 1], heads[i % 32])).ToList();
         var baseTimes = new List<double>();
         var loraTimes = new List<double>();
         for (int r = -2; r < reps; r++)    // two warm-up rounds
