@@ -16,7 +16,9 @@ namespace LoraSqueeze.Cli.Commands;
 /// <summary>
 /// <c>lorasqueeze eval --model DIR --adapter DIR --ranks 4,8,16 (--data FILE | --corpus NAME) [--json] [--plot PNG]</c>:
 /// what squeezing to each rank costs in outputs (<see cref="SqueezeFidelity"/>): mean KL to the adapter applied
-/// exactly, perplexity of both, top-1 agreement, retained energy, with the base model as the floor.
+/// exactly, perplexity of both, top-1 agreement, retained energy, with the base model as the floor. <c>--adapter</c>
+/// may be a folder of adapter folders (each measured in name order; one table each, one plot for all, a JSON list), and
+/// <c>--corpus {adapter}</c> then measures each on the corpus named like its folder (its own domain).
 /// </summary>
 public static class EvalCommand
 {
@@ -26,7 +28,7 @@ public static class EvalCommand
         var adapter = new Option<string>("--adapter") { Description = "Adapter folder (any kind the squeeze reads).", Required = true };
         var ranks = new Option<string>("--ranks") { Description = "Ranks to squeeze to, comma-separated.", DefaultValueFactory = _ => "2,4,8,16,32" };
         var data = new Option<string?>("--data") { Description = "Held-out text file (UTF-8)." };
-        var corpus = new Option<string?>("--corpus") { Description = "A corpus by name (lorasqueeze corpus list): its held-out split." };
+        var corpus = new Option<string?>("--corpus") { Description = "A corpus by name (lorasqueeze corpus list): its held-out split; {adapter}: the corpus named like each adapter's folder." };
         var window = new Option<int>("--window") { Description = "Tokens per evaluation window.", DefaultValueFactory = _ => 64 };
         var windows = new Option<int>("--windows") { Description = "Windows at most.", DefaultValueFactory = _ => 32 };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
@@ -37,19 +39,41 @@ public static class EvalCommand
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
-            string text = HeldOutText(parse.GetValue(data), parse.GetValue(corpus));
+            string? file = parse.GetValue(data), corpusName = parse.GetValue(corpus);
+            var dirs = AdapterFolders(parse.GetValue(adapter)!);
             var rankList = parse.GetValue(ranks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(r => int.TryParse(r, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0 ? v
                     : throw new ArgumentException($"--ranks: '{r}' is not a positive integer")).Distinct().Order().ToList();
             if (parse.GetValue(window) < 2) throw new ArgumentException("--window must be at least 2 tokens");
-            var result = Run(parse.GetValue(model)!, parse.GetValue(adapter)!, rankList, text, parse.GetValue(window), parse.GetValue(windows),
-                parse.GetValue(json) ? null : Console.Error);
-            if (parse.GetValue(plot) is { } png) FidelityPlot.Write(result, png);
-            if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result, CliJson.Options));
-            else Print(result);
+            var results = new List<FidelityResult>();
+            foreach (var dir in dirs)
+            {
+                // {adapter}: each adapter on its own domain's held-out text.
+                string text = HeldOutText(file, corpusName?.Replace("{adapter}", Path.GetFileName(dir), StringComparison.Ordinal));
+                if (dirs.Count > 1 && !parse.GetValue(json)) Console.Error.WriteLine($"eval: {Path.GetFileName(dir)} ({results.Count + 1}/{dirs.Count})");
+                results.Add(Run(parse.GetValue(model)!, dir, rankList, text, parse.GetValue(window), parse.GetValue(windows),
+                    parse.GetValue(json) ? null : Console.Error));
+            }
+            if (parse.GetValue(plot) is { } png)
+            {
+                if (results.Count == 1) FidelityPlot.Write(results[0], png);
+                else FidelityPlot.WriteMany(results, png);
+            }
+            if (parse.GetValue(json))
+                Console.WriteLine(results.Count == 1 ? JsonSerializer.Serialize(results[0], CliJson.Options) : JsonSerializer.Serialize(results, CliJson.Options));
+            else results.ForEach(Print);
             return 0;
         }));
         root.Subcommands.Add(cmd);
+    }
+
+    /// <summary>An adapter folder, or every adapter folder inside a folder (name order).</summary>
+    private static List<string> AdapterFolders(string path)
+    {
+        if (File.Exists(Path.Combine(path, "adapter_config.json"))) return [path];
+        if (!Directory.Exists(path)) throw new ArgumentException($"--adapter {path}: no such folder");
+        var dirs = Directory.GetDirectories(path).Where(d => File.Exists(Path.Combine(d, "adapter_config.json"))).Order(StringComparer.Ordinal).ToList();
+        return dirs.Count > 0 ? dirs : throw new ArgumentException($"--adapter {path}: no adapter_config.json in it or in its sub-folders");
     }
 
     /// <summary>The text of <c>--data FILE</c> or of corpus <c>--corpus NAME</c>'s held-out split (exactly one of them).</summary>

@@ -68,7 +68,8 @@ public static class SqueezeFidelity
                 positions += len;
                 progress?.Invoke(wi + 1, windows.Count);
             }
-            var rows = squeezed.Select((s, k) => new FidelityRow(s.Rank, kl[k] / positions, Math.Exp(nll[k] / positions),
+            // KL ≥ 0; an exact squeeze sums float rounding to about −1e-9, which is reported as the 0 it is.
+            var rows = squeezed.Select((s, k) => new FidelityRow(s.Rank, Math.Max(0, kl[k] / positions), Math.Exp(nll[k] / positions),
                 (double)agree[k] / positions, s.Report.MeanRetainedEnergy, s.Report.MinRetainedEnergy)).ToList();
             return new FidelityResult(adapter.Name, adapter.Kind, windows.Count, (int)positions, Math.Exp(baseNll / positions),
                 Math.Exp(exactNll / positions), baseKl / positions, rows);
