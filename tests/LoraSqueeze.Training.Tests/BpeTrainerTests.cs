@@ -74,9 +74,11 @@ public class BpeTrainerTests
         Assert.True(tok.Encode("The quick brown fox jumps over the lazy dog.", addSpecialTokens: false).Length <= 10);
     }
 
-    // Alone it takes about 3 s on one core (Debug); the bound leaves room for a loaded CI machine.
+    // A corpus of realistic size trains to the full vocabulary. Its speed (about 3 s alone on one core, Debug) is printed,
+    // not asserted: a wall-clock bound in a test fails on a loaded machine (it did, at load 3 on 2 cores) and proves
+    // nothing about the code (the project measures speed in benchmarks, not tests).
     [Fact]
-    public void TrainingSeveralMegabytesTakesSeconds()
+    public void TrainingSeveralMegabytesGivesTheFullVocabulary()
     {
         var corpus = Corpus(2_000_000);
         var watch = Stopwatch.StartNew();
@@ -87,7 +89,7 @@ public class BpeTrainerTests
         watch.Stop();
         Console.WriteLine($"BpeTrainer: 2 MB pre-tokenized in {feed}, trained in {watch.Elapsed - feed}");
         Assert.Equal(4096, result.Vocab.Count);
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"training 2 MB took {watch.Elapsed}");
+        Assert.Equal(result.Vocab.Count, result.Vocab.Distinct().Count());   // no token twice
     }
 
     [Fact]
