@@ -112,6 +112,37 @@ public sealed class AdapterTests
         Assert.NotEmpty((await server.Inference.GenerateAsync(Request("again", "demo-r8", maxTokens: 3))).TokenIds);
     }
 
+    /// <summary>
+    /// A multi-slot adapter is not starved by one-slot ones: with 2 slots, one leased by a long generation, the 2-slot
+    /// adapter (the rank-16 demo adapter under a 99.9 % floor) waits, and a one-slot adapter asked for after it waits
+    /// behind it instead of taking the free slot (which would leave the 2-slot one waiting as long as it stays busy).
+    /// </summary>
+    [Fact]
+    public async Task A_multi_slot_adapter_is_installed_before_one_slot_adapters_that_came_after_it()
+    {
+        await using var server = await TestServer.StartAsync(o =>
+        {
+            o.Slots = 2;
+            o.MinRetainedEnergy = 0.999;
+            o.MaxSlotsPerAdapter = 2;
+        }, wrapModel: m => new SlowStepModel(m, TimeSpan.FromMilliseconds(20)));
+        foreach (var id in new[] { "demo-r4", "demo-r8", "demo-r16" })
+            await server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = id });
+        Assert.Equal(2, (await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "demo-r16" })).Squeeze.SlotCount);
+
+        using var longRun = server.Inference.GenerateStream(Request("long one", "demo-r4", maxTokens: 40, temperature: 0));
+        Assert.True(await longRun.ResponseStream.MoveNext(CancellationToken.None));     // demo-r4 holds a slot, leased
+        var twoSlot = server.Inference.GenerateAsync(Request("two slots", "demo-r16", maxTokens: 4, temperature: 0)).ResponseAsync;
+        await Task.Delay(300);                                                           // queued and gathering
+        Assert.False(twoSlot.IsCompleted);
+        var oneSlot = server.Inference.GenerateAsync(Request("one slot", "demo-r8", maxTokens: 4, temperature: 0)).ResponseAsync;
+        var first = await Task.WhenAny(twoSlot, oneSlot);
+        Assert.Same(twoSlot, first);
+        Assert.NotEmpty((await twoSlot).TokenIds);
+        Assert.NotEmpty((await oneSlot).TokenIds);
+        while (await longRun.ResponseStream.MoveNext(CancellationToken.None)) { }
+    }
+
     [Fact]
     public async Task Tiny_budgets_evict_least_recently_used_and_reload_from_disk()
     {

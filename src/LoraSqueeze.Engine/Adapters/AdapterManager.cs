@@ -33,6 +33,7 @@ public sealed class AdapterManager : IDisposable
     private readonly HostAdapterCache _host;
     private readonly ConcurrentDictionary<string, FailedLoad> _failures = new(StringComparer.Ordinal);
     private DeviceSlotTable? _slots;
+    private AdapterRecord? _gathering;   // a multi-slot adapter waiting for enough slots: new installs queue behind it
     private long _slotBytes;
     private int _requestLoadWaiters;
 
@@ -302,6 +303,15 @@ public sealed class AdapterManager : IDisposable
         lock (_gate)
         {
             var slots = _slots ?? throw new InvalidOperationException("the device tier is not attached");
+            // Slots free one at a time as requests finish; left alone, other adapters would take or re-lease each freed
+            // slot and an adapter needing k could wait for ever. While one is gathering its k slots, new requests on
+            // other adapters wait behind it (first come, first served; running requests and base-model requests go on),
+            // so it is installed as soon as the requests already running release enough slots.
+            if (_gathering is { } first && !ReferenceEquals(first, record))
+            {
+                if (first.Leases > 0 && first.Slots.Length == 0 && first.State != AdapterState.Unloaded) return SlotReservation.Wait;
+                _gathering = null;   // its requests ended, or it was unloaded
+            }
             if (record.Slots.Length > 0)
             {
                 slots.Touch(record.Slots);
@@ -320,7 +330,12 @@ public sealed class AdapterManager : IDisposable
             }
             weights = record.Weights;
             var found = slots.Find(needed, out var victims);
-            if (found is null) return SlotReservation.Wait;
+            if (found is null)
+            {
+                if (needed > 1) _gathering = record;
+                return SlotReservation.Wait;
+            }
+            if (ReferenceEquals(_gathering, record)) _gathering = null;
             chosen = found;
             foreach (var victim in victims)
             {
