@@ -27,6 +27,7 @@ public sealed class CausalLM : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "PaddedMaxRank must be ≥ AdapterRank");
         Config = config;
         Options = options;
+        BaseKernel = options.BaseKernel;
         Device = device;
         ComputeDType = options.ComputeDType ?? (device.type == TorchSharp.DeviceType.CPU ? ScalarType.Float32 : StoredDType(config));
         // Everything is created under inference mode, the mode every later write (load, install, cache) runs in;
@@ -107,6 +108,16 @@ public sealed class CausalLM : IDisposable
         if (_lmHead is not null) yield return ("lm_head.weight", _lmHead);
     }
 
+    /// <summary>How the LM head computes its logits (the projections have their own, <see cref="SetBaseKernel"/> sets all).</summary>
+    public Kernels.BaseKernel BaseKernel { get; private set; }
+
+    /// <summary>Switches how every base projection and the LM head compute x·Wᵀ + b (between steps only).</summary>
+    public void SetBaseKernel(Kernels.BaseKernel kernel)
+    {
+        BaseKernel = kernel;
+        foreach (var p in Projections) p.BaseKernel = kernel;
+    }
+
     /// <summary>Switches how every projection computes its LoRA term (between steps only).</summary>
     public void SetLoraKernel(LoraKernel kernel)
     {
@@ -146,7 +157,7 @@ public sealed class CausalLM : IDisposable
             input.Dispose();                                                                 // the previous hidden state
         }
         var last = Norm.Forward(x.index_select(0, batch.OutputRows));                        // [R, hidden], caller order
-        return nn.functional.linear(last, LmHead).to_type(ScalarType.Float32);             // [R, vocab]
+        return Kernels.BaseLinear.Forward(last, LmHead, null, BaseKernel).to_type(ScalarType.Float32); // [R, vocab]
     }
 
     /// <summary>

@@ -46,6 +46,9 @@ public sealed record ModelLoadOptions
     /// <summary>How the LoRA term is computed.</summary>
     public LoraKernel LoraKernel { get; init; } = LoraKernel.Bgmv;
 
+    /// <summary>How the base projections and the LM head compute x·Wᵀ + b (<see cref="Kernels.BaseKernel"/>).</summary>
+    public Kernels.BaseKernel BaseKernel { get; init; } = Kernels.BaseKernel.FewRows;
+
     /// <summary>
     /// Storage dtype of the adapter slots; null = the compute dtype. <c>BFloat16</c> halves slot memory and the bytes a
     /// decode step reads for its adapters; <c>Int8</c> quarters them (symmetric per-row scales, one float32 per rank row

@@ -62,6 +62,9 @@ public sealed class LoraLinear : IDisposable
 
     /// <summary>How the LoRA term is computed; switchable between steps (benchmarks compare both).</summary>
     public LoraKernel Kernel { get; set; }
+
+    /// <summary>How the base projection x·Wᵀ + b is computed; switchable between steps (libtorch is the reference).</summary>
+    public Kernels.BaseKernel BaseKernel { get; set; } = Kernels.BaseKernel.FewRows;
     public Tensor Weight { get; }
     public Tensor? Bias { get; }
 
@@ -74,7 +77,7 @@ public sealed class LoraLinear : IDisposable
     /// <summary>Base projection plus the batched LoRA term. x: [T, in] → [T, out].</summary>
     public Tensor Forward(Tensor x, LoraMapping? mapping)
     {
-        var y = nn.functional.linear(x, Weight, Bias); // [T, out]
+        var y = Kernels.BaseLinear.Forward(x, Weight, Bias, BaseKernel); // [T, out]
         if (mapping is null || mapping.IsEmpty || A is null || B is null) return y;
         switch (Kernel)
         {

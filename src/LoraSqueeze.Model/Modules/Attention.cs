@@ -19,7 +19,7 @@ public sealed class Attention : IDisposable
         _kvHeads = config.NumKvHeads;
         _headDim = config.HeadDim;
         LoraLinear Make(string name, long i, long o, bool bias) =>
-            new($"{prefix}.{name}", i, o, bias, options.AdapterSlots, options.SlotRank, options.LoraKernel, dtype, device, options.SlotDType);
+            new($"{prefix}.{name}", i, o, bias, options.AdapterSlots, options.SlotRank, options.LoraKernel, dtype, device, options.SlotDType) { BaseKernel = options.BaseKernel };
         QProj = Make("q_proj", config.HiddenSize, (long)_heads * _headDim, config.QkvBias);
         KProj = Make("k_proj", config.HiddenSize, (long)_kvHeads * _headDim, config.QkvBias);
         VProj = Make("v_proj", config.HiddenSize, (long)_kvHeads * _headDim, config.QkvBias);

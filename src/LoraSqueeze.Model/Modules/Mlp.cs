@@ -10,7 +10,7 @@ public sealed class Mlp : IDisposable
     public Mlp(string prefix, ModelConfig config, ModelLoadOptions options, ScalarType dtype, Device device)
     {
         LoraLinear Make(string name, long i, long o) =>
-            new($"{prefix}.{name}", i, o, false, options.AdapterSlots, options.SlotRank, options.LoraKernel, dtype, device, options.SlotDType);
+            new($"{prefix}.{name}", i, o, false, options.AdapterSlots, options.SlotRank, options.LoraKernel, dtype, device, options.SlotDType) { BaseKernel = options.BaseKernel };
         GateProj = Make("gate_proj", config.HiddenSize, config.IntermediateSize);
         UpProj = Make("up_proj", config.HiddenSize, config.IntermediateSize);
         DownProj = Make("down_proj", config.IntermediateSize, config.HiddenSize);

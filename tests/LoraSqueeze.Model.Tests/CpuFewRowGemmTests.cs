@@ -1,0 +1,72 @@
+using LoraSqueeze.Model.Kernels;
+using static TorchSharp.torch;
+
+namespace LoraSqueeze.Model.Tests;
+
+/// <summary>
+/// The few-row decode GEMM (<see cref="BaseKernel.FewRows"/>) against libtorch's <c>linear</c> (the reference) and a
+/// float64 product, on shapes that exercise every tail: rows not a multiple of 4, an odd number of outputs, an input
+/// width with a scalar tail, outputs split across threads, with and without bias; and the fall-backs.
+/// </summary>
+public class CpuFewRowGemmTests
+{
+    public static TheoryData<int, int, int, bool> Shapes => new()
+    {
+        { 1, 37, 19, true },
+        { 2, 37, 19, false },
+        { 3, 64, 1, true },
+        { 4, 8, 2, false },
+        { 5, 1031, 257, true },
+        { 8, 1024, 2816, false },
+        { 13, 129, 130, true },
+        { 16, 96, 64, false },
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void FewRowGemmEqualsLibtorchLinear(int rows, int inFeatures, int outFeatures, bool bias)
+    {
+        using var scope = NewDisposeScope();
+        var gen = manual_seed(rows * 1000 + inFeatures);
+        var x = randn(rows, inFeatures, generator: gen);
+        var w = randn(outFeatures, inFeatures, generator: gen);
+        var b = bias ? randn(outFeatures, generator: gen) : null;
+        var fast = BaseLinear.Forward(x, w, b, BaseKernel.FewRows);
+        var reference = BaseLinear.Forward(x, w, b, BaseKernel.Libtorch);
+        Assert.Equal(reference.shape, fast.shape);
+        var exact = x.to_type(ScalarType.Float64).matmul(w.to_type(ScalarType.Float64).t());
+        if (b is not null) exact += b.to_type(ScalarType.Float64);
+        double scale = Math.Sqrt(inFeatures);   // a float32 dot product of n standard normals errs by about √n · 1e-7
+        double fastErr = (fast.to_type(ScalarType.Float64) - exact).abs().max().item<double>();
+        double refErr = (reference.to_type(ScalarType.Float64) - exact).abs().max().item<double>();
+        Assert.True(fastErr < 1e-5 * scale, $"few-row kernel: max |Δ| {fastErr} against float64");
+        Assert.True(fastErr < 4 * refErr + 1e-6 * scale, $"few-row kernel {fastErr} vs libtorch {refErr} against float64");
+    }
+
+    [Fact]
+    public void NonContiguousInputIsReadAsItsValues()
+    {
+        using var scope = NewDisposeScope();
+        var gen = manual_seed(3);
+        var wide = randn(6, 80, generator: gen);
+        var x = wide.narrow(1, 8, 40);                      // [6, 40], a strided view
+        var w = randn(21, 40, generator: gen);
+        Assert.False(x.is_contiguous());
+        var fast = BaseLinear.Forward(x, w, null, BaseKernel.FewRows);
+        Assert.True(fast.allclose(nn.functional.linear(x, w), rtol: 1e-5, atol: 1e-5));
+    }
+
+    [Fact]
+    public void OtherShapesAndTypesFallBackToLibtorch()
+    {
+        using var scope = NewDisposeScope();
+        var gen = manual_seed(4);
+        var w = randn(12, 10, generator: gen);
+        var many = randn(CpuFewRowGemm.MaxRows + 1, 10, generator: gen);          // prefill-sized: libtorch's GEMM
+        Assert.True(BaseLinear.Forward(many, w, null, BaseKernel.FewRows).allclose(nn.functional.linear(many, w), rtol: 0, atol: 0));
+        var batched = randn(2, 3, 10, generator: gen);                             // [B, T, in]: the training forward's shape
+        Assert.Equal([2, 3, 12], BaseLinear.Forward(batched, w, null, BaseKernel.FewRows).shape);
+        var half = randn(2, 10, generator: gen).to_type(ScalarType.BFloat16);
+        Assert.Equal(ScalarType.BFloat16, BaseLinear.Forward(half, w.to_type(ScalarType.BFloat16), null, BaseKernel.FewRows).dtype);
+    }
+}
