@@ -5,6 +5,7 @@ using System.Text;
 using LoraSqueeze.Core.Torch;
 using LoraSqueeze.Model;
 using LoraSqueeze.Model.Config;
+using LoraSqueeze.Model.Kernels;
 using LoraSqueeze.Model.Modules;
 using LoraSqueeze.Testing;
 using static TorchSharp.torch;
@@ -27,8 +28,12 @@ public static class DecodeBenchCommand
         var device = new Option<string>("--device") { Description = "cpu (default), cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var output = new Option<string?>("--out") { Description = "Also write the Markdown report to this file." };
         var only = new Option<string>("--shape") { Description = "all (default), demo, 7b or h1024.", DefaultValueFactory = _ => "all" };
-        var rows = new Option<string>("--rows") { Description = "all (default) or multi-slot (the k-slot rows and their one-slot baselines).", DefaultValueFactory = _ => "all" };
-        rows.AcceptOnlyFromAmong("all", "multi-slot");
+        var rows = new Option<string>("--rows")
+        {
+            Description = "all (default), multi-slot (the k-slot rows and their one-slot baselines) or base-kernel (base decode: the few-row GEMM against libtorch's linear).",
+            DefaultValueFactory = _ => "all",
+        };
+        rows.AcceptOnlyFromAmong("all", "multi-slot", "base-kernel");
         decode.Options.Add(only);
         decode.Options.Add(rows);
         decode.Options.Add(quick);
@@ -36,7 +41,10 @@ public static class DecodeBenchCommand
         decode.Options.Add(output);
         decode.SetAction(parse => CliErrors.Run(() =>
         {
-            var report = Run(TorchRuntime.ResolveDevice(parse.GetValue(device)), parse.GetValue(quick), parse.GetValue(only) ?? "all", parse.GetValue(rows) == "multi-slot");
+            var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
+            var report = parse.GetValue(rows) == "base-kernel"
+                ? RunBaseKernels(dev, parse.GetValue(quick), parse.GetValue(only) ?? "all")
+                : Run(dev, parse.GetValue(quick), parse.GetValue(only) ?? "all", parse.GetValue(rows) == "multi-slot");
             Console.WriteLine(report);
             if (parse.GetValue(output) is { } path) File.WriteAllText(path, report);
             return 0;
@@ -56,12 +64,8 @@ public static class DecodeBenchCommand
         public int RankOf(int adapter) => SlotsPerAdapter > 1 ? SlotRank * SlotsOf(adapter) : AdapterRank;
     }
 
-    public static string Run(Device device, bool quick, string shapeFilter = "all", bool multiSlotOnly = false)
+    private static Shape[] Shapes(string shapeFilter)
     {
-        int reps = quick ? 7 : 21;
-        var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Device: {device.type}, torch threads: {get_num_threads()}, repetitions per cell: {reps}, base and LoRA steps interleaved; best of the repetitions (robust to other processes on a shared machine).");
-        sb.AppendLine();
         var shapes = new[]
         {
             new Shape("demo (hidden 512, 4 layers, vocab 4096)", Config(512, 1376, 4, 8, 4096)),
@@ -76,6 +80,59 @@ public static class DecodeBenchCommand
             "h1024" => shapes[2..],
             _ => shapes,
         };
+        return shapes;
+    }
+
+    /// <summary>
+    /// Base-model decode steps (no adapters) with every projection and the LM head on libtorch's <c>linear</c> against
+    /// the few-row GEMM (<see cref="BaseKernel.FewRows"/>), interleaved in one run; with the weight bytes a step reads and
+    /// the read rate each kernel reaches.
+    /// </summary>
+    public static string RunBaseKernels(Device device, bool quick, string shapeFilter)
+    {
+        int reps = quick ? 7 : 21;
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Device: {device.type}, torch threads: {get_num_threads()}, repetitions per cell: {reps}, the two kernels interleaved step by step; best of the repetitions.");
+        sb.AppendLine();
+        foreach (var shape in Shapes(shapeFilter))
+        {
+            using var model = CausalLM.Create(shape.Config, device, new ModelLoadOptions { AdapterSlots = 0 });
+            TinyModelFactory.Randomize(model, 1);
+            using var cache = model.CreateCache(32, 160);
+            double bytes = model.Projections.Sum(p => (double)p.Weight.numel()) * 4 + (double)model.LmHead.numel() * 4;
+            sb.AppendLine(CultureInfo.InvariantCulture, $"## {shape.Name}: {bytes / 1e6:F1} MB of float32 weights per step");
+            sb.AppendLine();
+            sb.AppendLine("| B | libtorch linear ms | few-row GEMM ms | speed-up | libtorch GB/s | few-row GB/s |");
+            sb.AppendLine("|---|---|---|---|---|---|");
+            foreach (int b in new[] { 1, 4, 8, 16 })
+            {
+                using var mode = inference_mode();
+                var chunks = Enumerable.Range(0, b).Select(i => new SequenceChunk(i, 100, [i + 1], -1)).ToList();
+                var (lib, few) = (new List<double>(), new List<double>());
+                for (int r = -2; r < reps; r++)
+                {
+                    model.SetBaseKernel(BaseKernel.Libtorch);
+                    double t0 = Time(() => model.Forward(chunks, cache));
+                    model.SetBaseKernel(BaseKernel.FewRows);
+                    double t1 = Time(() => model.Forward(chunks, cache));
+                    if (r >= 0) { lib.Add(t0); few.Add(t1); }
+                }
+                double l = Best(lib), f = Best(few);
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| {b} | {l:F2} | {f:F2} | {l / f:F2} | {bytes / l / 1e6:F1} | {bytes / f / 1e6:F1} |");
+            }
+            sb.AppendLine();
+        }
+        sb.AppendLine("GB/s = weight bytes of one step ÷ step time (attention, norms and the KV cache are in the time but not the bytes).");
+        return sb.ToString();
+    }
+
+    public static string Run(Device device, bool quick, string shapeFilter = "all", bool multiSlotOnly = false)
+    {
+        int reps = quick ? 7 : 21;
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Device: {device.type}, torch threads: {get_num_threads()}, repetitions per cell: {reps}, base and LoRA steps interleaved; best of the repetitions (robust to other processes on a shared machine).");
+        sb.AppendLine();
+        var shapes = Shapes(shapeFilter);
         int[] batches = [1, 8, 32];
         foreach (var shape in shapes)
         {
