@@ -8,7 +8,8 @@ namespace LoraSqueeze.Model.Kernels;
 /// measurements, 15 GB/s against 43 GB/s on <c>gate_proj</c> of the h1024 model). Each weight row is read from memory
 /// once for all rows of x (x itself stays in L1/L2: 8 rows of 4096 floats are 128 KiB), so a step costs about the
 /// bytes of W whether it has 1 row or 16 — the bytes-bound kernel llama.cpp's <c>ggml_vec_dot</c> loops amount to.
-/// Two weight rows × four x rows per pass: eight 256-bit accumulators, six loads per eight FMAs. Output rows are split
+/// Two weight rows × four x rows per pass: eight 256-bit accumulators, six loads per eight FMAs (one x row: four weight
+/// rows per pass). Output rows are split
 /// across threads in blocks (each thread writes only its own columns of y).
 /// </summary>
 internal static unsafe class CpuFewRowGemm
@@ -39,6 +40,11 @@ internal static unsafe class CpuFewRowGemm
     private static void Block(float* x, int rows, float* w, float* bias, float* y, int inF, int outF, int from, int to)
     {
         int o = from;
+        if (rows == 1)
+        {
+            // One row (batch-1 decode): four weight rows per pass against the one x row, no repeated work.
+            for (; o + 3 < to; o += 4) Quad(x, w + (long)o * inF, inF, bias is null ? null : bias + o, y + o);
+        }
         for (; o + 1 < to; o += 2)
         {
             for (int t = 0; t < rows; t += 4)
@@ -50,6 +56,31 @@ internal static unsafe class CpuFewRowGemm
             for (int t = 0; t < rows; t += 4)
                 Pair(x, Math.Min(4, rows - t), t, w + (long)o * inF, null, bias is null ? null : bias + o, y, inF, outF, o);
         }
+    }
+
+    /// <summary>y[o..o+4] for one row x: four dot products of length <paramref name="inF"/>, x loaded once per chunk.</summary>
+    private static void Quad(float* x, float* w, int inF, float* bias, float* y)
+    {
+        float* w1 = w + inF, w2 = w1 + inF, w3 = w2 + inF;
+        var a0 = Vector256<float>.Zero; var a1 = Vector256<float>.Zero; var a2 = Vector256<float>.Zero; var a3 = Vector256<float>.Zero;
+        int i = 0;
+        for (; i <= inF - 8; i += 8)
+        {
+            var v = Vector256.Load(x + i);
+            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w + i), v, a0);
+            a1 = Vector256.FusedMultiplyAdd(Vector256.Load(w1 + i), v, a1);
+            a2 = Vector256.FusedMultiplyAdd(Vector256.Load(w2 + i), v, a2);
+            a3 = Vector256.FusedMultiplyAdd(Vector256.Load(w3 + i), v, a3);
+        }
+        float s0 = Vector256.Sum(a0), s1 = Vector256.Sum(a1), s2 = Vector256.Sum(a2), s3 = Vector256.Sum(a3);
+        for (; i < inF; i++)
+        {
+            s0 += w[i] * x[i]; s1 += w1[i] * x[i]; s2 += w2[i] * x[i]; s3 += w3[i] * x[i];
+        }
+        y[0] = s0 + (bias is null ? 0 : bias[0]);
+        y[1] = s1 + (bias is null ? 0 : bias[1]);
+        y[2] = s2 + (bias is null ? 0 : bias[2]);
+        y[3] = s3 + (bias is null ? 0 : bias[3]);
     }
 
     /// <summary>
