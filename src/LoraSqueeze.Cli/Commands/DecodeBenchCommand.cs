@@ -121,9 +121,40 @@ public static class DecodeBenchCommand
                 sb.AppendLine(CultureInfo.InvariantCulture, $"| {b} | {l:F2} | {f:F2} | {l / f:F2} | {bytes / l / 1e6:F1} | {bytes / f / 1e6:F1} |");
             }
             sb.AppendLine();
+            // The GEMMs alone: every projection of every layer and the LM head in order, B rows each (the weights come
+            // from DRAM, as in a step: together they are far larger than the caches).
+            sb.AppendLine("GEMMs alone (every projection and the LM head of one step, in order, B rows each):");
+            sb.AppendLine();
+            sb.AppendLine("| B | libtorch linear ms | few-row GEMM ms | speed-up | libtorch GB/s | few-row GB/s |");
+            sb.AppendLine("|---|---|---|---|---|---|");
+            var weights = model.Projections.Select(p => p.Weight).Append(model.LmHead).ToList();
+            foreach (int b in new[] { 1, 4, 8, 16 })
+            {
+                using var mode = inference_mode();
+                using var inputs = NewDisposeScope();
+                var xs = weights.Select(w => randn(b, w.shape[1], device: device)).ToList();   // [B, in] per projection
+                var (lib, few) = (new List<double>(), new List<double>());
+                for (int r = -2; r < reps; r++)
+                {
+                    double t0 = Time(() => Chain(xs, weights, BaseKernel.Libtorch));
+                    double t1 = Time(() => Chain(xs, weights, BaseKernel.FewRows));
+                    if (r >= 0) { lib.Add(t0); few.Add(t1); }
+                }
+                double l = Best(lib), f = Best(few);
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| {b} | {l:F2} | {f:F2} | {l / f:F2} | {bytes / l / 1e6:F1} | {bytes / f / 1e6:F1} |");
+            }
+            sb.AppendLine();
         }
         sb.AppendLine("GB/s = weight bytes of one step ÷ step time (attention, norms and the KV cache are in the time but not the bytes).");
         return sb.ToString();
+    }
+
+    /// <summary>Every weight's product with its input through one kernel; returns the last output (for <see cref="Time"/>).</summary>
+    private static Tensor Chain(List<Tensor> xs, List<Tensor> weights, BaseKernel kernel)
+    {
+        Tensor last = xs[0];
+        for (int i = 0; i < weights.Count; i++) last = BaseLinear.Forward(xs[i], weights[i], null, kernel);
+        return last;
     }
 
     public static string Run(Device device, bool quick, string shapeFilter = "all", bool multiSlotOnly = false)

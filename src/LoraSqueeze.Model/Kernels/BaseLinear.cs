@@ -6,10 +6,12 @@ namespace LoraSqueeze.Model.Kernels;
 public static class BaseLinear
 {
     /// <summary>
-    /// Threads the few-row kernel splits its output over: libtorch's intra-op count (a decode step is bound by memory
-    /// bandwidth, and one core alone does not reach it).
+    /// Threads the few-row kernel splits its output over: libtorch's intra-op count, but one on a machine of two cores or
+    /// fewer. There, measured in a decode step (bench decode --rows base-kernel, h1024), two threads were slower than one:
+    /// between the GEMMs libtorch's OpenMP workers spin-wait on the cores the second thread needs (in the GEMMs-alone
+    /// chain, with no libtorch op between them, one and two threads ran the same).
     /// </summary>
-    private static int Threads => Math.Max(1, get_num_threads());
+    private static readonly int Threads = Environment.ProcessorCount <= 2 ? 1 : Math.Max(1, get_num_threads());
 
     /// <summary>x: [T, in] (or [.., in] for libtorch), weight: [out, in], bias: [out] or null → [T, out].</summary>
     public static unsafe Tensor Forward(Tensor x, Tensor weight, Tensor? bias, BaseKernel kernel)
