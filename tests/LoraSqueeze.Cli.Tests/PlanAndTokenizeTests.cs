@@ -153,9 +153,12 @@ public sealed class PlanAndTokenizeTests
             Assert.Equal(plan.Adapters.Average(a => a.Slots), row8.SlotsPerAdapter!.Value, 9);
 
             // The same through the CLI, in text: the columns and the explanations are there.
+            var png = Path.ChangeExtension(file, ".png");
             var (code, stdout, stderr) = Run("plan", "--model", DemoFixture.Assets.ModelDir, "--rank", "8", "--budget", "1MiB",
-                "--adapters", DemoFixture.Assets.AdapterRoot, "--data", file, "--window", "16", "--windows", "4", "--min-energy", "0.999");
+                "--adapters", DemoFixture.Assets.AdapterRoot, "--data", file, "--window", "16", "--windows", "4", "--min-energy", "0.999", "--plot", png);
             Assert.True(code == 0, stderr);
+            Assert.True(new FileInfo(png).Length > 1000);
+            File.Delete(png);
             Assert.Contains("mean KL", stdout);
             Assert.Contains("min energy: the same share for the single worst module", stdout);
             Assert.Contains("slots/adapter", stdout);
@@ -164,6 +167,8 @@ public sealed class PlanAndTokenizeTests
             Assert.Contains("--data", error);
             AssertCleanError(Run("plan", "--model", DemoFixture.Assets.ModelDir, "--rank", "8", "--budget", "1MiB",
                 "--adapters", DemoFixture.Assets.AdapterRoot, "--min-energy", "1.5"), "--min-energy");
+            AssertCleanError(Run("plan", "--model", DemoFixture.Assets.ModelDir, "--rank", "8", "--budget", "1MiB",
+                "--adapters", DemoFixture.Assets.AdapterRoot, "--plot", "/tmp/x.png"), "--plot");
         }
         finally
         {

@@ -43,10 +43,11 @@ public static class PlanCommand
         var maxSlots = new Option<int>("--max-slots-per-adapter") { Description = "The floor's cap on slots per adapter.", DefaultValueFactory = _ => 4 };
         var measure = new Option<string>("--energy-floor-measure") { Description = "worst-module (default) or mean.", DefaultValueFactory = _ => "worst-module" };
         measure.AcceptOnlyFromAmong("worst-module", "mean");
+        var plot = new Option<string?>("--plot") { Description = "With --data: write a PNG of each adapter's KL against rank and against retained energy." };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
         var cmd = new Command("plan", "How many adapters fit per tier at each rank, and what a rank costs in retained energy and (with --data) in outputs.")
         {
-            model, rank, budget, hostBudget, adapters, dtype, data, corpus, window, windows, minEnergy, maxSlots, measure, json,
+            model, rank, budget, hostBudget, adapters, dtype, data, corpus, window, windows, minEnergy, maxSlots, measure, plot, json,
         };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
@@ -58,8 +59,10 @@ public static class PlanCommand
                 if (paths.Length == 0) throw new ArgumentException("--data and --corpus measure adapters: give --adapters too");
                 if (parse.GetValue(window) < 2) throw new ArgumentException("--window must be at least 2 tokens");
                 if (parse.GetValue(windows) < 1) throw new ArgumentException("--windows must be at least 1");
-                fidelity = new FidelityData(EvalCommand.HeldOutText(file, name), parse.GetValue(window), parse.GetValue(windows), parse.GetValue(json) ? null : Console.Error);
+                fidelity = new FidelityData(EvalCommand.HeldOutText(file, name), parse.GetValue(window), parse.GetValue(windows), parse.GetValue(json) ? null : Console.Error,
+                    parse.GetValue(plot));
             }
+            else if (parse.GetValue(plot) is not null) throw new ArgumentException("--plot draws what --data measures: give --data or --corpus too");
             EnergyFloor? floor = null;
             if (parse.GetValue(minEnergy) is { } e)
             {
@@ -83,7 +86,7 @@ public static class PlanCommand
     }
 
     /// <summary>Held-out text for the output measure, and where its progress goes (null: nowhere).</summary>
-    public sealed record FidelityData(string Text, int Window, int MaxWindows, TextWriter? Progress);
+    public sealed record FidelityData(string Text, int Window, int MaxWindows, TextWriter? Progress, string? PlotPath = null);
 
     /// <param name="MeanKl">Mean over the adapters of their mean KL (nats per token) to the unsqueezed adapter at this rank (with --data).</param>
     /// <param name="MaxKl">The largest adapter's mean KL at this rank (with --data).</param>
@@ -122,6 +125,7 @@ public static class PlanCommand
         int sketch = (int)Math.Min(maxRank, (long)ranks[^1] * (floor?.MaxMultiple ?? 1));
         var spectra = dirs.Select(dir => AdapterSpectrum.Read(dir, modelDir, sketch)).ToList();
         var measured = fidelity is null ? null : Measure(modelDir, dirs, ranks, fidelity);
+        if (measured is not null && fidelity!.PlotPath is { } png) Plotting.FidelityPlot.WriteMany(measured, png);
         int SlotsFor(AdapterSpectrum x, int r) => floor is null ? 1 : floor.MultipleFor(x.ModuleEnergies, r);
         var rows = ranks.Select((r, ri) =>
         {
