@@ -143,6 +143,43 @@ public sealed class AdapterTests
         while (await longRun.ResponseStream.MoveNext(CancellationToken.None)) { }
     }
 
+    /// <summary>
+    /// Unloading a multi-slot adapter frees every slot of its group (the gauges say so), and the freed slots serve other
+    /// adapters; a multi-slot adapter evicts a one-slot one when it needs the room, and reloads on its next request.
+    /// </summary>
+    [Fact]
+    public async Task A_multi_slot_adapter_frees_all_its_slots_on_unload_and_on_eviction()
+    {
+        await using var server = await TestServer.StartAsync(o =>
+        {
+            o.Slots = 2;
+            o.MinRetainedEnergy = 0.999;
+            o.MaxSlotsPerAdapter = 2;
+        });
+        async Task<double> SlotsUsed() => MetricsText.Value(await MetricsText.ReadAsync(server), "lorasqueeze_adapter_slots_used");
+        Assert.NotEmpty((await server.Inference.GenerateAsync(Request("x", "demo-r16", maxTokens: 3, temperature: 0))).TokenIds);
+        var held = await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "demo-r16" });
+        Assert.Equal(Tier.Device, held.Tier);
+        Assert.Equal([0, 1], held.Slots);
+        Assert.Equal(2, await SlotsUsed());
+
+        Assert.True((await server.Adapters.UnloadAsync(new UnloadAdapterRequest { AdapterId = "demo-r16" })).Unloaded);
+        Assert.Equal(0, await SlotsUsed());
+        Assert.NotEmpty((await server.Inference.GenerateAsync(Request("x", "demo-r4", maxTokens: 3, temperature: 0))).TokenIds);
+        Assert.NotEmpty((await server.Inference.GenerateAsync(Request("x", "demo-r8", maxTokens: 3, temperature: 0))).TokenIds);
+        Assert.Equal(2, await SlotsUsed());   // one slot each
+
+        // demo-r16 again: it needs both slots, so both one-slot adapters (unleased) are evicted.
+        Assert.NotEmpty((await server.Inference.GenerateAsync(Request("x", "demo-r16", maxTokens: 3, temperature: 0))).TokenIds);
+        Assert.Equal(2, (await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "demo-r16" })).Slots.Count);
+        Assert.NotEqual(Tier.Device, (await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "demo-r4" })).Tier);
+        Assert.NotEqual(Tier.Device, (await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "demo-r8" })).Tier);
+        // And a one-slot adapter takes one of them back, evicting the group whole.
+        Assert.NotEmpty((await server.Inference.GenerateAsync(Request("x", "demo-r4", maxTokens: 3, temperature: 0))).TokenIds);
+        Assert.Empty((await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "demo-r16" })).Slots);
+        Assert.Equal(1, await SlotsUsed());
+    }
+
     [Fact]
     public async Task Tiny_budgets_evict_least_recently_used_and_reload_from_disk()
     {
