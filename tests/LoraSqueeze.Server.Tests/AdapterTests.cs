@@ -114,8 +114,9 @@ public sealed class AdapterTests
 
     /// <summary>
     /// A multi-slot adapter is not starved by one-slot ones: with 2 slots, one leased by a long generation, the 2-slot
-    /// adapter (the rank-16 demo adapter under a 99.9 % floor) waits, and a one-slot adapter asked for after it waits
-    /// behind it instead of taking the free slot (which would leave the 2-slot one waiting as long as it stays busy).
+    /// adapter (the rank-16 demo adapter under a 99.9 % floor) waits, and a one-slot adapter not yet on the device, asked
+    /// for after it, waits behind it instead of taking the free slot (which would leave the 2-slot one waiting as long as
+    /// it stays busy).
     /// </summary>
     [Fact]
     public async Task A_multi_slot_adapter_is_installed_before_one_slot_adapters_that_came_after_it()
@@ -140,6 +141,35 @@ public sealed class AdapterTests
         Assert.Same(twoSlot, first);
         Assert.NotEmpty((await twoSlot).TokenIds);
         Assert.NotEmpty((await oneSlot).TokenIds);
+        while (await longRun.ResponseStream.MoveNext(CancellationToken.None)) { }
+    }
+
+    /// <summary>
+    /// No deadlock between a gathering multi-slot adapter and a resident one: while the 2-slot adapter waits for the slot a
+    /// running demo-r4 generation holds, a second demo-r4 request arrives (its lease pins that slot too). It must still be
+    /// served — if it waited behind the gatherer, each would wait for the other for ever — and then the 2-slot adapter
+    /// gets both slots. The bound only detects a hang; these requests take well under a second each.
+    /// </summary>
+    [Fact]
+    public async Task A_gathering_multi_slot_adapter_does_not_deadlock_requests_on_a_resident_adapter()
+    {
+        await using var server = await TestServer.StartAsync(o =>
+        {
+            o.Slots = 2;
+            o.MinRetainedEnergy = 0.999;
+            o.MaxSlotsPerAdapter = 2;
+        }, wrapModel: m => new SlowStepModel(m, TimeSpan.FromMilliseconds(20)));
+        foreach (var id in new[] { "demo-r4", "demo-r16" })
+            await server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = id });
+        using var longRun = server.Inference.GenerateStream(Request("long one", "demo-r4", maxTokens: 20, temperature: 0));
+        Assert.True(await longRun.ResponseStream.MoveNext(CancellationToken.None));
+        var twoSlot = server.Inference.GenerateAsync(Request("two slots", "demo-r16", maxTokens: 4, temperature: 0)).ResponseAsync;
+        await Task.Delay(300);
+        var again = server.Inference.GenerateAsync(Request("same adapter", "demo-r4", maxTokens: 4, temperature: 0)).ResponseAsync;
+        var all = Task.WhenAll(twoSlot, again);
+        Assert.Same(all, await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(60))));
+        Assert.NotEmpty((await twoSlot).TokenIds);
+        Assert.NotEmpty((await again).TokenIds);
         while (await longRun.ResponseStream.MoveNext(CancellationToken.None)) { }
     }
 

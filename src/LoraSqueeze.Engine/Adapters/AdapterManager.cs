@@ -303,19 +303,19 @@ public sealed class AdapterManager : IDisposable
         lock (_gate)
         {
             var slots = _slots ?? throw new InvalidOperationException("the device tier is not attached");
-            // Slots free one at a time as requests finish; left alone, other adapters would take or re-lease each freed
-            // slot and an adapter needing k could wait for ever. While one is gathering its k slots, new requests on
-            // other adapters wait behind it (first come, first served; running requests and base-model requests go on),
-            // so it is installed as soon as the requests already running release enough slots.
-            if (_gathering is { } first && !ReferenceEquals(first, record))
-            {
-                if (first.Leases > 0 && first.Slots.Length == 0 && first.State != AdapterState.Unloaded) return SlotReservation.Wait;
-                _gathering = null;   // its requests ended, or it was unloaded
-            }
             if (record.Slots.Length > 0)
             {
                 slots.Touch(record.Slots);
                 return SlotReservation.Ready(record.Slot);
+            }
+            // Slots free one at a time as requests finish; left alone, one-slot adapters would take each freed slot and
+            // an adapter needing k could wait for ever. While one is gathering its k slots, installs of other adapters
+            // wait behind it (first come, first served). Adapters already on the device keep being served: holding
+            // them back would deadlock, since a queued request's lease pins the very slots the gatherer waits for.
+            if (_gathering is { } first && !ReferenceEquals(first, record))
+            {
+                if (first.Leases > 0 && first.Slots.Length == 0 && first.State != AdapterState.Unloaded) return SlotReservation.Wait;
+                _gathering = null;   // its requests ended, or it was unloaded
             }
             if (record.Weights is null)
             {
