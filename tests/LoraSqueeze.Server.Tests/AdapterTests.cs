@@ -113,6 +113,23 @@ public sealed class AdapterTests
     }
 
     /// <summary>
+    /// Two device slots and a 99.9 % energy floor with a cap of 2, so the rank-16 demo adapter takes both slots of rank 8
+    /// and the others one; with <paramref name="slowSteps"/> a generation outlasts the test's waits; <paramref name="load"/>
+    /// is loaded first so no load races the requests.
+    /// </summary>
+    private static async Task<TestServer> TwoSlotFloorServer(bool slowSteps, string[] load)
+    {
+        var server = await TestServer.StartAsync(o =>
+        {
+            o.Slots = 2;
+            o.MinRetainedEnergy = 0.999;
+            o.MaxSlotsPerAdapter = 2;
+        }, wrapModel: slowSteps ? m => new SlowStepModel(m, TimeSpan.FromMilliseconds(20)) : null);
+        foreach (var id in load) await server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = id });
+        return server;
+    }
+
+    /// <summary>
     /// A multi-slot adapter is not starved by one-slot ones: with 2 slots, one leased by a long generation, the 2-slot
     /// adapter (the rank-16 demo adapter under a 99.9 % floor) waits, and a one-slot adapter not yet on the device, asked
     /// for after it, waits behind it instead of taking the free slot (which would leave the 2-slot one waiting as long as
@@ -121,14 +138,7 @@ public sealed class AdapterTests
     [Fact]
     public async Task A_multi_slot_adapter_is_installed_before_one_slot_adapters_that_came_after_it()
     {
-        await using var server = await TestServer.StartAsync(o =>
-        {
-            o.Slots = 2;
-            o.MinRetainedEnergy = 0.999;
-            o.MaxSlotsPerAdapter = 2;
-        }, wrapModel: m => new SlowStepModel(m, TimeSpan.FromMilliseconds(20)));
-        foreach (var id in new[] { "demo-r4", "demo-r8", "demo-r16" })
-            await server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = id });
+        await using var server = await TwoSlotFloorServer(slowSteps: true, load: ["demo-r4", "demo-r8", "demo-r16"]);
         Assert.Equal(2, (await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "demo-r16" })).Squeeze.SlotCount);
 
         using var longRun = server.Inference.GenerateStream(Request("long one", "demo-r4", maxTokens: 40, temperature: 0));
@@ -153,14 +163,7 @@ public sealed class AdapterTests
     [Fact]
     public async Task A_gathering_multi_slot_adapter_does_not_deadlock_requests_on_a_resident_adapter()
     {
-        await using var server = await TestServer.StartAsync(o =>
-        {
-            o.Slots = 2;
-            o.MinRetainedEnergy = 0.999;
-            o.MaxSlotsPerAdapter = 2;
-        }, wrapModel: m => new SlowStepModel(m, TimeSpan.FromMilliseconds(20)));
-        foreach (var id in new[] { "demo-r4", "demo-r16" })
-            await server.Adapters.LoadAsync(new LoadAdapterRequest { AdapterId = id });
+        await using var server = await TwoSlotFloorServer(slowSteps: true, load: ["demo-r4", "demo-r16"]);
         using var longRun = server.Inference.GenerateStream(Request("long one", "demo-r4", maxTokens: 20, temperature: 0));
         Assert.True(await longRun.ResponseStream.MoveNext(CancellationToken.None));
         var twoSlot = server.Inference.GenerateAsync(Request("two slots", "demo-r16", maxTokens: 4, temperature: 0)).ResponseAsync;
@@ -180,12 +183,7 @@ public sealed class AdapterTests
     [Fact]
     public async Task A_multi_slot_adapter_frees_all_its_slots_on_unload_and_on_eviction()
     {
-        await using var server = await TestServer.StartAsync(o =>
-        {
-            o.Slots = 2;
-            o.MinRetainedEnergy = 0.999;
-            o.MaxSlotsPerAdapter = 2;
-        });
+        await using var server = await TwoSlotFloorServer(slowSteps: false, load: []);
         async Task<double> SlotsUsed() => MetricsText.Value(await MetricsText.ReadAsync(server), "lorasqueeze_adapter_slots_used");
         Assert.NotEmpty((await server.Inference.GenerateAsync(Request("x", "demo-r16", maxTokens: 3, temperature: 0))).TokenIds);
         var held = await server.Adapters.GetAsync(new GetAdapterRequest { AdapterId = "demo-r16" });
