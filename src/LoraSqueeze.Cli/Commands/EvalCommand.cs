@@ -46,10 +46,12 @@ public static class EvalCommand
                     : throw new ArgumentException($"--ranks: '{r}' is not a positive integer")).Distinct().Order().ToList();
             if (parse.GetValue(window) < 2) throw new ArgumentException("--window must be at least 2 tokens");
             var results = new List<FidelityResult>();
+            bool perAdapter = corpusName?.Contains("{adapter}", StringComparison.Ordinal) == true;
+            string? shared = perAdapter ? null : HeldOutText(file, corpusName);   // read once unless each adapter has its own
             foreach (var dir in dirs)
             {
                 // {adapter}: each adapter on its own domain's held-out text.
-                string text = HeldOutText(file, corpusName?.Replace("{adapter}", Path.GetFileName(dir), StringComparison.Ordinal));
+                string text = shared ?? HeldOutText(file, corpusName!.Replace("{adapter}", Path.GetFileName(dir), StringComparison.Ordinal));
                 if (dirs.Count > 1 && !parse.GetValue(json)) Console.Error.WriteLine($"eval: {Path.GetFileName(dir)} ({results.Count + 1}/{dirs.Count})");
                 results.Add(Run(parse.GetValue(model)!, dir, rankList, text, parse.GetValue(window), parse.GetValue(windows),
                     parse.GetValue(json) ? null : Console.Error));

@@ -62,12 +62,12 @@ internal sealed class DeviceSlotTable(int count)
     public int[]? Find(int k, out List<AdapterRecord> victims)
     {
         victims = [];
-        var chosen = new List<int>(k);
-        for (int i = 0; i < _slots.Length && chosen.Count < k; i++)
+        var free = new List<int>(k);
+        for (int i = 0; i < _slots.Length && free.Count < k; i++)
         {
-            if (_slots[i] is null) chosen.Add(i);
+            if (_slots[i] is null) free.Add(i);
         }
-        if (chosen.Count == k) return [.. chosen];
+        if (free.Count == k) return [.. free];
         // Unleased adapters by last use; a group's slots share one time stamp (touched together).
         var candidates = new List<(long LastUse, AdapterRecord Record)>();
         var seen = new HashSet<AdapterRecord>(ReferenceEqualityComparer.Instance);
@@ -76,7 +76,7 @@ internal sealed class DeviceSlotTable(int count)
             if (_slots[i] is { Leases: 0 } record && seen.Add(record)) candidates.Add((_lastUse[i], record));
         }
         candidates.Sort((a, b) => a.LastUse.CompareTo(b.LastUse));
-        int have = chosen.Count;
+        int have = free.Count;
         foreach (var (_, record) in candidates)
         {
             if (have >= k) break;
@@ -88,11 +88,7 @@ internal sealed class DeviceSlotTable(int count)
             victims.Clear();
             return null;
         }
-        foreach (var victim in victims) chosen.AddRange(victim.Slots);
-        chosen.Sort();
-        // Free slots and the victims' slots, lowest first: the first k (a victim's other slots are left free).
-        var free = chosen.Where(s => _slots[s] is null).ToList();
-        var evicted = chosen.Where(s => _slots[s] is not null).ToList();
-        return [.. free.Concat(evicted).Take(k).Order()];
+        // The free slots, then the victims' (a victim's slots beyond the k needed are left free).
+        return [.. free.Concat(victims.SelectMany(v => v.Slots)).Take(k).Order()];
     }
 }
