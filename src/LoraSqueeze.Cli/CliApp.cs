@@ -16,6 +16,7 @@ public static class CliApp
         PlanCommand.Attach(root);
         SqueezeCommand.Attach(root);
         InspectCommand.Attach(root);
+        ExportCommand.Attach(root);
         EvalCommand.Attach(root);
         ExtractCommand.Attach(root);
         BenchCommand.Attach(root);

@@ -41,7 +41,7 @@ public static class CliErrors
     {
         // FormatException covers bad sizes (--host-cache abc) and bad addresses (UriFormatException).
         bool expected = ex is AdapterFormatException or UnsupportedAdapterException or SafetensorsFormatException
-            or TokenizerFormatException or ModelConfigException or IOException or UnauthorizedAccessException
+            or TokenizerFormatException or LoraSqueeze.Model.Gguf.TokenizerExportException or ModelConfigException or IOException or UnauthorizedAccessException
             or ArgumentException or InvalidOperationException or KeyNotFoundException or FormatException;
         Console.Error.WriteLine(expected ? $"error: {ex.Message}" : $"error: {ex.GetType().Name}: {ex.Message}");
         if (Environment.GetEnvironmentVariable("LORASQUEEZE_DEBUG") == "1") Console.Error.WriteLine(ex);

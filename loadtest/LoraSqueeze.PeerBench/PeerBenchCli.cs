@@ -1,0 +1,93 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using LoraSqueeze.Core.Torch;
+using LoraSqueeze.Model;
+
+namespace LoraSqueeze.PeerBench;
+
+/// <summary>
+/// <c>lorasqueeze-peerbench compare --shape h1024|h2048 [--rounds 2] [--threads 2] [--weights f32,...] [--out docs/performance.md]</c>:
+/// the side-by-side run and its table. <c>lorasqueeze-peerbench run --side lorasqueeze|llama.cpp ...</c>: one runtime's
+/// measurements as JSON lines (what <c>compare</c> starts per round).
+/// </summary>
+public static class PeerBenchCli
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("LoraSqueeze against llama.cpp (LLamaSharp) on the same CPU, model and prompts.");
+        var threads = new Option<int>("--threads") { Description = "Threads per runtime.", DefaultValueFactory = _ => 2 };
+        var prompt = new Option<int>("--prompt") { Description = "Prompt tokens per request.", DefaultValueFactory = _ => 128 };
+        var gen = new Option<int>("--gen") { Description = "Greedy tokens generated per request.", DefaultValueFactory = _ => 32 };
+        var reps = new Option<int>("--reps") { Description = "Timed repetitions per test (after one warm-up).", DefaultValueFactory = _ => 2 };
+        var weights = new Option<string>("--weights") { Description = "Weight type(s): LoraSqueeze f32 (run: one; compare: a list); llama.cpp f32 or q8_0 (a label for the GGUF).", DefaultValueFactory = _ => "f32" };
+
+        var shape = new Option<string>("--shape") { Description = "h1024 or h2048.", DefaultValueFactory = _ => "h1024" };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds (each: one process per runtime and weight type, order alternating).", DefaultValueFactory = _ => 2 };
+        var work = new Option<string>("--work") { Description = "Scratch folder for models, GGUF files and raw results.", DefaultValueFactory = _ => "artifacts/peerbench" };
+        var output = new Option<string>("--out") { Description = "Markdown file whose section for this shape is (re)written.", DefaultValueFactory = _ => "docs/performance.md" };
+        var compare = new Command("compare", "Run both runtimes side by side and write the table.") { shape, rounds, threads, prompt, gen, reps, weights, work, output };
+        compare.SetAction(parse =>
+        {
+            PeerComparison.Run(new ComparisonOptions
+            {
+                Shape = parse.GetValue(shape)!, Rounds = parse.GetValue(rounds), Threads = parse.GetValue(threads), Prompt = parse.GetValue(prompt),
+                Generate = parse.GetValue(gen), Reps = parse.GetValue(reps), OurWeights = parse.GetValue(weights)!.Split(',', StringSplitOptions.RemoveEmptyEntries),
+                Work = Path.GetFullPath(parse.GetValue(work)!), Output = Path.GetFullPath(parse.GetValue(output)!),
+            }, Console.Error);
+            return 0;
+        });
+        root.Subcommands.Add(compare);
+
+        var side = new Option<string>("--side") { Description = "lorasqueeze or llama.cpp.", Required = true };
+        var model = new Option<string>("--model") { Description = "Model folder (lorasqueeze) or GGUF file (llama.cpp).", Required = true };
+        var adapters = new Option<string>("--adapters") { Description = "Comma-separated adapter folders (lorasqueeze) or LoRA GGUF files (llama.cpp).", DefaultValueFactory = _ => "" };
+        var rank = new Option<int>("--rank") { Description = "Slot rank the adapters are squeezed to (lorasqueeze).", DefaultValueFactory = _ => 16 };
+        var round = new Option<int>("--round") { Description = "Round number recorded in the output.", DefaultValueFactory = _ => 1 };
+        var tests = new Option<string?>("--tests") { Description = "Comma-separated tests (default: all of the side's)." };
+        var run = new Command("run", "One runtime's measurements as JSON lines on stdout.") { side, model, adapters, rank, weights, threads, prompt, gen, reps, round, tests };
+        run.SetAction(parse =>
+        {
+            var list = parse.GetValue(adapters)!.Split(',', StringSplitOptions.RemoveEmptyEntries);
+            int t = parse.GetValue(threads), p = parse.GetValue(prompt), g = parse.GetValue(gen), n = parse.GetValue(reps), r = parse.GetValue(round);
+            string wt = parse.GetValue(weights)!;
+            Func<string, int, int, string, int, int, Measurement> measure;
+            IDisposable owner;
+            string[] defaults;
+            if (parse.GetValue(side) == "lorasqueeze")
+            {
+                TorchRuntime.EnsureInitialized(t);
+                var ours = new LoraSqueezeRuntime(parse.GetValue(model)!, list, parse.GetValue(rank), t, OurOptions(wt));
+                (measure, owner, defaults) = (ours.Run, ours, Workload.OurTests);
+            }
+            else if (parse.GetValue(side) == "llama.cpp")
+            {
+                var theirs = new LlamaCppRuntime(parse.GetValue(model)!, list, t);
+                (measure, owner, defaults) = (theirs.Run, theirs, Workload.LlamaTests);
+            }
+            else
+            {
+                throw new ArgumentException($"--side must be lorasqueeze or llama.cpp, got '{parse.GetValue(side)}'");
+            }
+            using (owner)
+            {
+                foreach (var test in parse.GetValue(tests)?.Split(',') ?? defaults)
+                    for (int k = -1; k < n; k++)   // k = -1: warm-up, not reported
+                    {
+                        var m = measure(test, p, g, wt, r, Math.Max(k, 0));
+                        if (k >= 0) Console.WriteLine(JsonSerializer.Serialize(m));
+                    }
+            }
+            return 0;
+        });
+        root.Subcommands.Add(run);
+        return root;
+    }
+
+    /// <summary>LoraSqueeze's load options for a weight type (f32 only until int8/bf16 base weights exist).</summary>
+    public static ModelLoadOptions OurOptions(string weights) => weights switch
+    {
+        "f32" => new ModelLoadOptions(),
+        _ => throw new ArgumentException($"LoraSqueeze weight type '{weights}' is not one of f32"),
+    };
+}

@@ -1,0 +1,49 @@
+using System.Text.Json.Serialization;
+
+namespace LoraSqueeze.PeerBench;
+
+/// <summary>
+/// The workloads both runtimes run, identically: prompt token ids <c>(7j + 13·row + 5) mod (V − 3)</c>, a prefill of
+/// the whole prompt, then greedy decode steps whose arg-max is fed back (the peer harness's definition, so its numbers
+/// and these compare). Tests: <c>prefill</c> (one prompt), <c>b1</c>, <c>b8</c> (base model, 1 or 8 sequences decoded
+/// together), <c>b8-mixed</c> (8 sequences on 8 different adapters: LoraSqueeze batches them in one step; llama.cpp has
+/// two ways, <c>b8-mixed-ctx</c> = one context per adapter, <c>b8-mixed-switch</c> = one context, adapter set before
+/// each sequence's decode).
+/// </summary>
+public static class Workload
+{
+    public static readonly string[] OurTests = ["prefill", "b1", "b8", "b8-mixed"];
+    public static readonly string[] LlamaTests = ["prefill", "b1", "b8", "b8-mixed-ctx", "b8-mixed-switch"];
+
+    public static int[] Prompt(int row, int length, int vocab) =>
+        Enumerable.Range(0, length).Select(j => (7 * j + 13 * row + 5) % (vocab - 3)).ToArray();
+
+    public static int Rows(string test) => test.StartsWith("b8", StringComparison.Ordinal) ? 8 : 1;
+
+    public static double Median(IEnumerable<double> xs)
+    {
+        var s = xs.Order().ToList();
+        if (s.Count == 0) return double.NaN;
+        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
+    }
+}
+
+/// <summary>One timed run of one test on one runtime (a JSON line of <c>peerbench run</c>).</summary>
+public sealed record Measurement
+{
+    [JsonPropertyName("impl")] public required string Impl { get; init; }
+    /// <summary>Weight storage: f32, int8, bf16 (LoraSqueeze) or f32, q8_0 (llama.cpp).</summary>
+    [JsonPropertyName("weights")] public required string Weights { get; init; }
+    [JsonPropertyName("test")] public required string Test { get; init; }
+    [JsonPropertyName("threads")] public int Threads { get; init; }
+    [JsonPropertyName("round")] public int Round { get; init; }
+    [JsonPropertyName("rep")] public int Rep { get; init; }
+    [JsonPropertyName("rows")] public int Rows { get; init; }
+    /// <summary>Tokens produced (prefill: prompt tokens; decode: rows × generated tokens).</summary>
+    [JsonPropertyName("tokens")] public int Tokens { get; init; }
+    [JsonPropertyName("ms")] public double Milliseconds { get; init; }
+    [JsonPropertyName("step_ms_median")] public double StepMsMedian { get; init; }
+    [JsonIgnore] public double TokensPerSecond => Tokens / (Milliseconds / 1000);
+    /// <summary>Greedy tokens of row 0 (the first 16): both runtimes must agree on f32 weights.</summary>
+    [JsonPropertyName("row0")] public IReadOnlyList<int> Row0 { get; init; } = [];
+}
