@@ -84,10 +84,12 @@ public static class PeerBenchCli
         return root;
     }
 
-    /// <summary>LoraSqueeze's load options for a weight type (f32 only until int8/bf16 base weights exist).</summary>
+    /// <summary>LoraSqueeze's load options for a base weight type (serve --weight-dtype).</summary>
     public static ModelLoadOptions OurOptions(string weights) => weights switch
     {
         "f32" => new ModelLoadOptions(),
-        _ => throw new ArgumentException($"LoraSqueeze weight type '{weights}' is not one of f32"),
+        "bf16" => new ModelLoadOptions { WeightDType = TorchSharp.torch.ScalarType.BFloat16 },
+        "int8" => new ModelLoadOptions { WeightDType = TorchSharp.torch.ScalarType.Int8 },
+        _ => throw new ArgumentException($"LoraSqueeze weight type '{weights}' is not one of f32, bf16, int8"),
     };
 }

@@ -18,6 +18,7 @@ public static class CliApp
         InspectCommand.Attach(root);
         ExportCommand.Attach(root);
         EvalCommand.Attach(root);
+        EvalWeightsCommand.Attach(root);
         ExtractCommand.Attach(root);
         BenchCommand.Attach(root);
         TokenizeCommand.Attach(root);

@@ -16,7 +16,10 @@ namespace LoraSqueeze.Model;
 /// </summary>
 public sealed class CausalLM : IDisposable
 {
-    private readonly Tensor? _lmHead;
+    private Tensor? _lmHead;
+
+    /// <summary>The LM head packed to <see cref="ModelLoadOptions.WeightDType"/>, or null (the dense head is used).</summary>
+    private Kernels.PackedWeight? _packedHead;
 
     private CausalLM(ModelConfig config, Device device, ModelLoadOptions options)
     {
@@ -30,6 +33,16 @@ public sealed class CausalLM : IDisposable
         BaseKernel = options.BaseKernel;
         Device = device;
         ComputeDType = options.ComputeDType ?? (device.type == TorchSharp.DeviceType.CPU ? ScalarType.Float32 : StoredDType(config));
+        if (options.WeightDType is { } wd && wd != ComputeDType)
+        {
+            // Refused here, before any weight is read: packed base weights are a CPU decode feature.
+            if (wd is not (ScalarType.BFloat16 or ScalarType.Int8))
+                throw new ArgumentException($"base weight dtype {wd} is not one of float32, bfloat16, int8");
+            if (device.type != TorchSharp.DeviceType.CPU || ComputeDType != ScalarType.Float32)
+                throw new ArgumentException($"base weights stored as {wd} need the CPU with float32 compute (the few-row kernel widens them); this model runs on {device.type} in {ComputeDType}");
+            if (options.ForTraining)
+                throw new ArgumentException($"base weights stored as {wd} cannot be trained through; train on float32 weights");
+        }
         // Everything is created under inference mode, the mode every later write (load, install, cache) runs in;
         // a model built for training is not, so that autograd can save its weights for backward.
         using IDisposable? mode = options.ForTraining ? null : inference_mode();
@@ -57,8 +70,23 @@ public sealed class CausalLM : IDisposable
     public RmsNorm Norm { get; }
     internal RotaryEmbedding Rotary { get; }
 
-    /// <summary>The output projection [vocab, hidden]; the embedding matrix when tied.</summary>
-    public Tensor LmHead => _lmHead ?? EmbedTokens;
+    /// <summary>
+    /// The output projection [vocab, hidden]; the embedding matrix when tied. An untied head packed to bfloat16/int8
+    /// has no dense tensor: <see cref="DenseLmHead"/> gives a dequantised copy.
+    /// </summary>
+    public Tensor LmHead => _lmHead ?? (_packedHead is null || Config.TieWordEmbeddings
+        ? EmbedTokens
+        : throw new InvalidOperationException($"the LM head is stored as {_packedHead.DType}; DenseLmHead() gives a dequantised copy"));
+
+    /// <summary>The LM head as the step computes with it, dense in the compute dtype (dequantised when packed; the reference path).</summary>
+    public Tensor DenseLmHead() => _packedHead?.ToDense(ComputeDType) ?? LmHead;
+
+    /// <summary>Base weight storage: the compute dtype, or what <see cref="ModelLoadOptions.WeightDType"/> packed it to.</summary>
+    public ScalarType WeightDType => _packedHead?.DType ?? ComputeDType;
+
+    /// <summary>Bytes of base weights one decode step reads: every projection and the LM head, as stored.</summary>
+    public long StepWeightBytes => Projections.Sum(p => p.Base.Bytes)
+        + (_packedHead?.Bytes ?? LmHead.numel() * LmHead.ElementSize);
 
     /// <summary>Every LoRA-capable projection, in layer order.</summary>
     public IEnumerable<LoraLinear> Projections =>
@@ -73,6 +101,7 @@ public sealed class CausalLM : IDisposable
         try
         {
             WeightLoader.Load(model, modelDir);
+            if (options.WeightDType is { } wd && wd != model.ComputeDType) model.PackBaseWeights(wd);
             return model;
         }
         catch
@@ -106,6 +135,20 @@ public sealed class CausalLM : IDisposable
         }
         yield return ("model.norm.weight", Norm.Weight);
         if (_lmHead is not null) yield return ("lm_head.weight", _lmHead);
+    }
+
+    /// <summary>
+    /// Stores every base projection and the LM head as <paramref name="dtype"/> (bfloat16, or int8 with per-row scales)
+    /// for serving; the embedding stays dense (a step reads one row of it per token). A tied head gets its own packed
+    /// copy. Done once, after loading; after it <see cref="NamedParameters"/> no longer applies (nothing is dense).
+    /// </summary>
+    public void PackBaseWeights(ScalarType dtype)
+    {
+        using var mode = inference_mode();
+        foreach (var p in Projections) p.PackBase(dtype);
+        _packedHead = Kernels.PackedWeight.Pack(LmHead, dtype);
+        _lmHead?.Dispose();
+        _lmHead = null;
     }
 
     /// <summary>How the LM head computes its logits (the projections have their own, <see cref="SetBaseKernel"/> sets all).</summary>
@@ -157,7 +200,10 @@ public sealed class CausalLM : IDisposable
             input.Dispose();                                                                 // the previous hidden state
         }
         var last = Norm.Forward(x.index_select(0, batch.OutputRows));                        // [R, hidden], caller order
-        return Kernels.BaseLinear.Forward(last, LmHead, null, BaseKernel).to_type(ScalarType.Float32); // [R, vocab]
+        var logits = _packedHead is null
+            ? Kernels.BaseLinear.Forward(last, LmHead, null, BaseKernel)                    // [R, vocab]
+            : Kernels.BaseLinear.Forward(last, _packedHead, null, BaseKernel);
+        return logits.to_type(ScalarType.Float32);
     }
 
     /// <summary>
@@ -192,6 +238,7 @@ public sealed class CausalLM : IDisposable
         foreach (var l in Layers) l.Dispose();
         Norm.Dispose();
         _lmHead?.Dispose();
+        _packedHead?.Dispose();
         Rotary.Dispose();
     }
 }

@@ -57,6 +57,14 @@ public sealed record ModelLoadOptions
     /// </summary>
     public TorchSharp.torch.ScalarType? SlotDType { get; init; }
 
+    /// <summary>
+    /// Storage dtype of the base projections and the LM head; null = the compute dtype. <c>BFloat16</c> halves the
+    /// bytes a decode step reads, <c>Int8</c> (symmetric, one float32 scale per output row) quarters them; the step
+    /// still computes in float32 (the few-row kernel widens the weights in registers). CPU with float32 compute only.
+    /// The embedding stays dense.
+    /// </summary>
+    public TorchSharp.torch.ScalarType? WeightDType { get; init; }
+
     /// <summary>Compute dtype override; null = float32 on CPU, the stored dtype (config torch_dtype) on a GPU.</summary>
     public TorchSharp.torch.ScalarType? ComputeDType { get; init; }
 

@@ -69,4 +69,47 @@ public class CpuFewRowGemmTests
         var half = randn(2, 10, generator: gen).to_type(ScalarType.BFloat16);
         Assert.Equal(ScalarType.BFloat16, BaseLinear.Forward(half, w.to_type(ScalarType.BFloat16), null, BaseKernel.FewRows).dtype);
     }
+
+    /// <summary>
+    /// Packed weights: the kernel on bfloat16 and int8 storage equals libtorch's linear on the same weights widened to
+    /// float32 (<see cref="PackedWeight.ToDense"/>) — the packing's rounding is the same on both sides, so only the
+    /// summation order differs — on every tail shape, and for more rows than the kernel takes (the widened fall-back).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void PackedWeightsEqualLinearOnTheirWidenedValues(int rows, int inFeatures, int outFeatures, bool bias)
+    {
+        foreach (var dtype in new[] { ScalarType.BFloat16, ScalarType.Int8 })
+        {
+            using var scope = NewDisposeScope();
+            var gen = manual_seed(rows * 1000 + inFeatures + (int)dtype);
+            var x = randn(rows, inFeatures, generator: gen);
+            var w = randn(outFeatures, inFeatures, generator: gen);
+            var b = bias ? randn(outFeatures, generator: gen) : null;
+            using var packed = PackedWeight.Pack(w, dtype);
+            var fast = BaseLinear.Forward(x, packed, b, BaseKernel.FewRows);
+            var dense = packed.ToDense(ScalarType.Float32);
+            var exact = x.to_type(ScalarType.Float64).matmul(dense.to_type(ScalarType.Float64).t());
+            if (b is not null) exact += b.to_type(ScalarType.Float64);
+            double err = (fast.to_type(ScalarType.Float64) - exact).abs().max().item<double>();
+            Assert.True(err < 1e-5 * Math.Sqrt(inFeatures), $"{dtype}: max |Δ| {err} against the widened weights in float64");
+            // and packing itself is what it claims: int8 rows within half a scale step, bf16 within 2⁻⁸ relative
+            double packErr = (dense - w).abs().max().item<float>();
+            double bound = dtype == ScalarType.Int8 ? w.abs().max().item<float>() / 127 / 2 * 1.0001 : w.abs().max().item<float>() / 256;
+            Assert.True(packErr <= bound, $"{dtype}: packing error {packErr} above {bound}");
+        }
+    }
+
+    [Fact]
+    public void PackedWeightsWithManyRowsUseTheWidenedCopy()
+    {
+        using var scope = NewDisposeScope();
+        var gen = manual_seed(9);
+        var x = randn(CpuFewRowGemm.MaxRows + 7, 40, generator: gen);
+        var w = randn(24, 40, generator: gen);
+        using var packed = PackedWeight.Pack(w, ScalarType.Int8);
+        Assert.Equal(24 * 40 + 24 * 4, packed.Bytes);   // a byte per weight plus a float32 scale per row
+        var y = BaseLinear.Forward(x, packed, null, BaseKernel.FewRows);
+        Assert.True(y.allclose(nn.functional.linear(x, packed.ToDense(ScalarType.Float32)), rtol: 1e-5, atol: 1e-5));
+    }
 }

@@ -118,4 +118,58 @@ public sealed class PreloadAndSlotTests
         Assert.Contains("Server:SlotDType", ex.Message, StringComparison.Ordinal);
         Assert.Contains(dtype, ex.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// <c>--weight-dtype</c> reaches the model: the int8/bf16 server generates exactly what the model runtime gives with
+    /// the same packed weights in process (greedy, base and adapter), and the packed weights change the numbers (so the
+    /// setting is not silently ignored) while staying close to float32.
+    /// </summary>
+    [Theory]
+    [InlineData("int8")]
+    [InlineData("bfloat16")]
+    public async Task Packed_base_weights_serve_what_the_packed_model_computes(string dtype)
+    {
+        await using var f32 = await TestServer.StartAsync();
+        await using var packed = await TestServer.StartAsync(o => o.WeightDType = dtype);
+        int[] ids = [1, 17, 42, 9, 23, 5];
+        var request = InferenceTests.Request("", "", maxTokens: 8, seed: null, temperature: 0, logprobs: true);
+        request.Tokens = new TokenIds();
+        request.Tokens.Ids.AddRange(ids);
+        var a = await f32.Inference.GenerateAsync(request);
+        var b = await packed.Inference.GenerateAsync(request);
+        var type = LoraSqueeze.Model.Lora.SlotDTypes.Parse(dtype, "test");
+        using var model = LoraSqueeze.Model.CausalLM.Load(packed.Options.ModelPath, TorchSharp.torch.CPU,
+            new LoraSqueeze.Model.ModelLoadOptions { AdapterRank = packed.Options.TargetRank, AdapterSlots = 1, WeightDType = type });
+        var expected = Greedy(model, ids, b.TokenIds.Count);
+        Assert.Equal(expected, b.TokenIds);
+        // Close to float32, not equal to it: the first token's log-probability moves, but by little.
+        Assert.NotEqual(a.Logprobs[0], b.Logprobs[0]);
+        Assert.InRange(Math.Abs(a.Logprobs[0] - b.Logprobs[0]), 0, 0.05);
+    }
+
+    [Fact]
+    public void Packed_base_weights_on_a_gpu_are_refused_at_start_up()
+    {
+        var ex = Assert.Throws<ArgumentException>(new ServerOptions { ModelPath = "/m", WeightDType = "int8", Device = "cuda" }.Validate);
+        Assert.Contains("Server:WeightDType", ex.Message, StringComparison.Ordinal);
+        ex = Assert.Throws<ArgumentException>(new ServerOptions { ModelPath = "/m", WeightDType = "int4" }.Validate);
+        Assert.Contains("int4", ex.Message, StringComparison.Ordinal);
+    }
+
+    private static int[] Greedy(LoraSqueeze.Model.CausalLM model, int[] prompt, int count)
+    {
+        using var mode = TorchSharp.torch.inference_mode();
+        using var cache = model.CreateCache(1, prompt.Length + count + 1);
+        var result = new int[count];
+        int[] input = prompt;
+        int pos = 0;
+        for (int g = 0; g < count; g++)
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            result[g] = (int)model.Forward([new LoraSqueeze.Model.Modules.SequenceChunk(0, pos, input, -1)], cache).argmax(1).item<long>();
+            pos += input.Length;
+            input = [result[g]];
+        }
+        return result;
+    }
 }

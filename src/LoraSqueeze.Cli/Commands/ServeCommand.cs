@@ -41,6 +41,7 @@ public static class ServeCommand
                 "--padded-max-rank, adapters at their own rank; for comparisons).",
         };
         var paddedMaxRank = new Option<int?>("--padded-max-rank") { Description = $"Slot rank of the padded layout (default {d.PaddedMaxRank})." };
+        var weightDType = new Option<string?>("--weight-dtype") { Description = "Base weight storage: float32 (default), bfloat16 (half the bytes a step reads) or int8 (a quarter, per-row scales). CPU only." };
         var slotDType = new Option<string?>("--slot-dtype") { Description = "Device slot storage: float32 (default), bfloat16 (half the bytes) or int8 (a quarter, per-row scales)." };
         var kernel = new Option<LoraKernel?>("--lora-kernel") { Description = "LoRA kernel: bgmv (default), segmented or gathered." };
         var minEnergy = new Option<double?>("--min-energy")
@@ -56,7 +57,7 @@ public static class ServeCommand
         var cmd = new Command("serve", "Run the inference server: gRPC and the OpenAI-compatible HTTP API (the demo model when no --model is given).")
         {
             model, adapters, config, port, metricsPort, httpPort, servedName, targetRank, slots, hostCache, maxBatch, queue, adminToken, adminTokenFile, device,
-            layout, paddedMaxRank, slotDType, kernel, minEnergy, maxSlotsPerAdapter, floorMeasure, belowFloor, preload,
+            layout, paddedMaxRank, slotDType, weightDType, kernel, minEnergy, maxSlotsPerAdapter, floorMeasure, belowFloor, preload,
         };
         // Everything, flag parsing included (--host-cache abc), runs inside CliErrors: one line on stderr, no trace.
         cmd.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
@@ -80,6 +81,7 @@ public static class ServeCommand
                 if (parse.GetValue(layout) is { } l) o.LoraLayout = l;
                 if (parse.GetValue(paddedMaxRank) is { } pr) o.PaddedMaxRank = pr;
                 if (parse.GetValue(slotDType) is { } sd) o.SlotDType = sd;
+                if (parse.GetValue(weightDType) is { } wd) o.WeightDType = wd;
                 if (parse.GetValue(kernel) is { } k) o.LoraKernel = k;
                 if (parse.GetValue(minEnergy) is { } me) o.MinRetainedEnergy = me;
                 if (parse.GetValue(maxSlotsPerAdapter) is { } ms) o.MaxSlotsPerAdapter = ms;

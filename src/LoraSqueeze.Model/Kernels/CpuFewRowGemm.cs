@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace LoraSqueeze.Model.Kernels;
 
@@ -18,64 +19,86 @@ internal static unsafe class CpuFewRowGemm
     public const int MaxRows = 16;
 
     /// <summary>x: [rows, in], w: [out, in], bias: [out] or null, y: [rows, out]; all row-major and contiguous.</summary>
-    public static void Apply(float* x, int rows, float* w, float* bias, float* y, int inFeatures, int outFeatures, int threads)
+    public static void Apply(float* x, int rows, float* w, float* bias, float* y, int inFeatures, int outFeatures, int threads) =>
+        Apply<F32Load>(x, rows, (byte*)w, null, bias, y, inFeatures, outFeatures, threads);
+
+    /// <summary>True where the bf16/int8 loads have their AVX2 instructions (elsewhere callers widen the weight first).</summary>
+    public static bool SupportsPacked => System.Runtime.Intrinsics.X86.Avx2.IsSupported;
+
+    /// <summary>As <see cref="Apply(float*, int, float*, float*, float*, int, int, int)"/> with bfloat16 weights [out, in].</summary>
+    public static void ApplyBf16(float* x, int rows, ushort* w, float* bias, float* y, int inFeatures, int outFeatures, int threads) =>
+        Apply<Bf16Load>(x, rows, (byte*)w, null, bias, y, inFeatures, outFeatures, threads);
+
+    /// <summary>As <see cref="Apply(float*, int, float*, float*, float*, int, int, int)"/> with int8 weights [out, in] and scales [out].</summary>
+    public static void ApplyInt8(float* x, int rows, sbyte* w, float* scales, float* bias, float* y, int inFeatures, int outFeatures, int threads) =>
+        Apply<Int8Load>(x, rows, (byte*)w, scales, bias, y, inFeatures, outFeatures, threads);
+
+    private static void Apply<TW>(float* x, int rows, byte* w, float* scales, float* bias, float* y, int inFeatures, int outFeatures, int threads)
+        where TW : struct, IWeightLoad
     {
         if (rows == 0 || outFeatures == 0) return;
         // Blocks of an even number of output rows (the pair loop) of at least 64, so tiny layers stay on one thread.
         int parts = Math.Clamp(Math.Min(threads, outFeatures / 64), 1, threads);
         if (parts == 1)
         {
-            Block(x, rows, w, bias, y, inFeatures, outFeatures, 0, outFeatures);
+            Block<TW>(x, rows, w, scales, bias, y, inFeatures, outFeatures, 0, outFeatures);
             return;
         }
         int per = ((outFeatures + parts - 1) / parts + 1) & ~1;
-        nint px = (nint)x, pw = (nint)w, pb = (nint)bias, py = (nint)y; // raw pointers cannot be captured by a lambda
+        nint px = (nint)x, pw = (nint)w, ps = (nint)scales, pb = (nint)bias, py = (nint)y; // raw pointers cannot be captured by a lambda
         Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
         {
             int from = part * per, to = Math.Min(outFeatures, from + per);
-            if (from < to) Block((float*)px, rows, (float*)pw, (float*)pb, (float*)py, inFeatures, outFeatures, from, to);
+            if (from < to) Block<TW>((float*)px, rows, (byte*)pw, (float*)ps, (float*)pb, (float*)py, inFeatures, outFeatures, from, to);
         });
     }
 
-    private static void Block(float* x, int rows, float* w, float* bias, float* y, int inF, int outF, int from, int to)
+    private static void Block<TW>(float* x, int rows, byte* w, float* scales, float* bias, float* y, int inF, int outF, int from, int to)
+        where TW : struct, IWeightLoad
     {
+        long stride = (long)inF * TW.ElementBytes;   // bytes per weight row
         int o = from;
         if (rows == 1)
         {
             // One row (batch-1 decode): four weight rows per pass against the one x row, no repeated work.
-            for (; o + 3 < to; o += 4) Quad(x, w + (long)o * inF, inF, bias is null ? null : bias + o, y + o);
+            for (; o + 3 < to; o += 4) Quad<TW>(x, w + o * stride, stride, inF, scales is null ? null : scales + o, bias is null ? null : bias + o, y + o);
         }
         for (; o + 1 < to; o += 2)
         {
             for (int t = 0; t < rows; t += 4)
-                Pair(x, Math.Min(4, rows - t), t, w + (long)o * inF, w + (long)(o + 1) * inF, bias is null ? null : bias + o, y, inF, outF, o);
+                Pair<TW>(x, Math.Min(4, rows - t), t, w + o * stride, w + (o + 1) * stride, scales is null ? null : scales + o, bias is null ? null : bias + o, y, inF, outF, o);
         }
         if (o < to)
         {
             // An odd last row: the pair loop with both weight pointers on it, the second result dropped.
             for (int t = 0; t < rows; t += 4)
-                Pair(x, Math.Min(4, rows - t), t, w + (long)o * inF, null, bias is null ? null : bias + o, y, inF, outF, o);
+                Pair<TW>(x, Math.Min(4, rows - t), t, w + o * stride, null, scales is null ? null : scales + o, bias is null ? null : bias + o, y, inF, outF, o);
         }
     }
 
     /// <summary>y[o..o+4] for one row x: four dot products of length <paramref name="inF"/>, x loaded once per chunk.</summary>
-    private static void Quad(float* x, float* w, int inF, float* bias, float* y)
+    private static void Quad<TW>(float* x, byte* w, long stride, int inF, float* scales, float* bias, float* y)
+        where TW : struct, IWeightLoad
     {
-        float* w1 = w + inF, w2 = w1 + inF, w3 = w2 + inF;
+        byte* w1 = w + stride, w2 = w1 + stride, w3 = w2 + stride;
         var a0 = Vector256<float>.Zero; var a1 = Vector256<float>.Zero; var a2 = Vector256<float>.Zero; var a3 = Vector256<float>.Zero;
         int i = 0;
         for (; i <= inF - 8; i += 8)
         {
             var v = Vector256.Load(x + i);
-            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w + i), v, a0);
-            a1 = Vector256.FusedMultiplyAdd(Vector256.Load(w1 + i), v, a1);
-            a2 = Vector256.FusedMultiplyAdd(Vector256.Load(w2 + i), v, a2);
-            a3 = Vector256.FusedMultiplyAdd(Vector256.Load(w3 + i), v, a3);
+            a0 = Vector256.FusedMultiplyAdd(TW.Load8(w, i), v, a0);
+            a1 = Vector256.FusedMultiplyAdd(TW.Load8(w1, i), v, a1);
+            a2 = Vector256.FusedMultiplyAdd(TW.Load8(w2, i), v, a2);
+            a3 = Vector256.FusedMultiplyAdd(TW.Load8(w3, i), v, a3);
         }
         float s0 = Vector256.Sum(a0), s1 = Vector256.Sum(a1), s2 = Vector256.Sum(a2), s3 = Vector256.Sum(a3);
         for (; i < inF; i++)
         {
-            s0 += w[i] * x[i]; s1 += w1[i] * x[i]; s2 += w2[i] * x[i]; s3 += w3[i] * x[i];
+            s0 += TW.Load1(w, i) * x[i]; s1 += TW.Load1(w1, i) * x[i]; s2 += TW.Load1(w2, i) * x[i]; s3 += TW.Load1(w3, i) * x[i];
+        }
+        if (scales is not null)
+        {
+            s0 *= scales[0]; s1 *= scales[1]; s2 *= scales[2]; s3 *= scales[3];
         }
         y[0] = s0 + (bias is null ? 0 : bias[0]);
         y[1] = s1 + (bias is null ? 0 : bias[1]);
@@ -87,20 +110,21 @@ internal static unsafe class CpuFewRowGemm
     /// y[t..t+n, o] and y[t..t+n, o+1] for n ≤ 4 rows of x starting at row t (rows past n repeat row t and are not
     /// stored); <paramref name="w1"/> null: only column o.
     /// </summary>
-    private static void Pair(float* x, int n, int t, float* w0, float* w1, float* bias, float* y, int inF, int outF, int o)
+    private static void Pair<TW>(float* x, int n, int t, byte* w0, byte* w1, float* scales, float* bias, float* y, int inF, int outF, int o)
+        where TW : struct, IWeightLoad
     {
         float* x0 = x + (long)t * inF;
         float* x1 = n > 1 ? x0 + inF : x0;
         float* x2 = n > 2 ? x0 + 2L * inF : x0;
         float* x3 = n > 3 ? x0 + 3L * inF : x0;
-        float* wb = w1 == null ? w0 : w1;
+        byte* wb = w1 == null ? w0 : w1;
         var a00 = Vector256<float>.Zero; var a01 = Vector256<float>.Zero; var a02 = Vector256<float>.Zero; var a03 = Vector256<float>.Zero;
         var a10 = Vector256<float>.Zero; var a11 = Vector256<float>.Zero; var a12 = Vector256<float>.Zero; var a13 = Vector256<float>.Zero;
         int i = 0;
         for (; i <= inF - 8; i += 8)
         {
-            var v0 = Vector256.Load(w0 + i);
-            var v1 = Vector256.Load(wb + i);
+            var v0 = TW.Load8(w0, i);
+            var v1 = TW.Load8(wb, i);
             var y0 = Vector256.Load(x0 + i);
             a00 = Vector256.FusedMultiplyAdd(v0, y0, a00);
             a10 = Vector256.FusedMultiplyAdd(v1, y0, a10);
@@ -118,9 +142,15 @@ internal static unsafe class CpuFewRowGemm
         float s10 = Vector256.Sum(a10), s11 = Vector256.Sum(a11), s12 = Vector256.Sum(a12), s13 = Vector256.Sum(a13);
         for (; i < inF; i++)
         {
-            float u0 = w0[i], u1 = wb[i];
+            float u0 = TW.Load1(w0, i), u1 = TW.Load1(wb, i);
             s00 += u0 * x0[i]; s01 += u0 * x1[i]; s02 += u0 * x2[i]; s03 += u0 * x3[i];
             s10 += u1 * x0[i]; s11 += u1 * x1[i]; s12 += u1 * x2[i]; s13 += u1 * x3[i];
+        }
+        if (scales is not null)
+        {
+            float c0 = scales[0], c1 = w1 is null ? 0 : scales[1];
+            s00 *= c0; s01 *= c0; s02 *= c0; s03 *= c0;
+            s10 *= c1; s11 *= c1; s12 *= c1; s13 *= c1;
         }
         float b0 = bias is null ? 0 : bias[0], b1 = bias is null || w1 is null ? 0 : bias[1];
         float* yt = y + (long)t * outF + o;
@@ -133,5 +163,37 @@ internal static unsafe class CpuFewRowGemm
         if (n > 1) yt[outF + 1] = s11 + b1;
         if (n > 2) yt[2L * outF + 1] = s12 + b1;
         if (n > 3) yt[3L * outF + 1] = s13 + b1;
+    }
+
+    /// <summary>Eight (or one) weights of a row, widened to float32: the storage type of a <see cref="PackedWeight"/>.</summary>
+    internal interface IWeightLoad
+    {
+        static abstract int ElementBytes { get; }
+        static abstract Vector256<float> Load8(byte* row, int i);
+        static abstract float Load1(byte* row, int i);
+    }
+
+    internal readonly struct F32Load : IWeightLoad
+    {
+        public static int ElementBytes => 4;
+        public static Vector256<float> Load8(byte* row, int i) => Vector256.Load((float*)row + i);
+        public static float Load1(byte* row, int i) => ((float*)row)[i];
+    }
+
+    /// <summary>bfloat16 is the upper half of a float32: zero-extend to 32 bits, shift left 16.</summary>
+    internal readonly struct Bf16Load : IWeightLoad
+    {
+        public static int ElementBytes => 2;
+        public static Vector256<float> Load8(byte* row, int i) =>
+            Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)row + i), 16).AsSingle();
+        public static float Load1(byte* row, int i) => BitConverter.Int32BitsToSingle(((ushort*)row)[i] << 16);
+    }
+
+    /// <summary>int8: sign-extend to int32, convert to float32 (the row's scale is applied to the finished sums).</summary>
+    internal readonly struct Int8Load : IWeightLoad
+    {
+        public static int ElementBytes => 1;
+        public static Vector256<float> Load8(byte* row, int i) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)row + i));
+        public static float Load1(byte* row, int i) => ((sbyte*)row)[i];
     }
 }

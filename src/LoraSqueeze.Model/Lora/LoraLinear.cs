@@ -21,7 +21,8 @@ public sealed class LoraLinear : IDisposable
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         Kernel = kernel;
-        Weight = empty([outFeatures, inFeatures], dtype: dtype, device: device); // [out, in], HF layout
+        _computeDType = dtype;
+        Base = Kernels.PackedWeight.Dense(empty([outFeatures, inFeatures], dtype: dtype, device: device)); // [out, in], HF layout
         Bias = bias ? empty([outFeatures], dtype: dtype, device: device) : null;
         SlotRank = slotRank;
         if (slots > 0 && slotRank > 0)
@@ -65,7 +66,34 @@ public sealed class LoraLinear : IDisposable
 
     /// <summary>How the base projection x·Wᵀ + b is computed; switchable between steps (libtorch is the reference).</summary>
     public Kernels.BaseKernel BaseKernel { get; set; } = Kernels.BaseKernel.FewRows;
-    public Tensor Weight { get; }
+    /// <summary>The base weight as stored for serving: the loaded dense tensor, or a bfloat16/int8 copy after <see cref="PackBase"/>.</summary>
+    public Kernels.PackedWeight Base { get; private set; }
+
+    /// <summary>
+    /// The dense base weight [out, in] (what the loader fills and training reads). After <see cref="PackBase"/> to
+    /// bfloat16 or int8 there is none: use <see cref="DenseWeight"/> for a dequantised copy.
+    /// </summary>
+    public Tensor Weight => Base.Scales is null && Base.DType == _computeDType
+        ? Base.Data
+        : throw new InvalidOperationException($"{Path}: the base weight is stored as {Base.DType}; DenseWeight() gives a dequantised copy");
+
+    /// <summary>The base weight as a new dense tensor of the compute dtype (dequantised when packed).</summary>
+    public Tensor DenseWeight() => Base.ToDense(_computeDType);
+
+    /// <summary>
+    /// Replaces the dense base weight by a packed copy in <paramref name="dtype"/> (bfloat16: half the bytes, int8 with
+    /// per-row scales: a quarter). Done once, after loading; the LoRA slots are unaffected.
+    /// </summary>
+    public void PackBase(ScalarType dtype)
+    {
+        if (dtype == _computeDType) return;
+        var packed = Kernels.PackedWeight.Pack(Base.Data, dtype);
+        Base.Dispose();
+        Base = packed;
+    }
+
+    private readonly ScalarType _computeDType;
+
     public Tensor? Bias { get; }
 
     /// <summary>Stacked A factors [slots, r, in], or null without adapter slots.</summary>
@@ -77,7 +105,7 @@ public sealed class LoraLinear : IDisposable
     /// <summary>Base projection plus the batched LoRA term. x: [T, in] → [T, out].</summary>
     public Tensor Forward(Tensor x, LoraMapping? mapping)
     {
-        var y = Kernels.BaseLinear.Forward(x, Weight, Bias, BaseKernel); // [T, out]
+        var y = Kernels.BaseLinear.Forward(x, Base, Bias, BaseKernel); // [T, out]
         if (mapping is null || mapping.IsEmpty || A is null || B is null) return y;
         switch (Kernel)
         {
@@ -216,18 +244,8 @@ public sealed class LoraLinear : IDisposable
         Quantize(b.t(), bSlot.narrow(0, 0, r), BScale![slot].narrow(0, 0, r));
     }
 
-    /// <summary>
-    /// Symmetric per-row int8: scale = max|row| / 127, q = round(row / scale) in [−127, 127] (an all-zero row keeps
-    /// scale 0). The error of each element is at most scale / 2.
-    /// </summary>
-    private static void Quantize(Tensor rows, Tensor q, Tensor scale)
-    {
-        var f = rows.to_type(ScalarType.Float32);                              // [r, n]
-        var s = f.abs().amax([1]).div(127.0);                                  // [r]
-        var safe = s.where(s.gt(0), ones_like(s));                             // no division by zero
-        q.copy_(f.div(safe.unsqueeze(1)).round().clamp(-127, 127));           // [r, n] → int8 on copy
-        scale.copy_(s);
-    }
+    /// <summary>Symmetric per-row int8 (<see cref="Kernels.RowQuantizer"/>, the scheme of the int8 base weights too).</summary>
+    private static void Quantize(Tensor rows, Tensor q, Tensor scale) => Kernels.RowQuantizer.QuantizeInt8(rows, q, scale);
 
     /// <summary>Zeroes one slot (an adapter that does not target this module, or an evicted one).</summary>
     public void ResetSlot(int slot)
@@ -244,15 +262,15 @@ public sealed class LoraLinear : IDisposable
     /// <summary>Weight merged with an adapter's slot group, W + Σₛ Bₛ·Aₛ (the reference path; no slots: W).</summary>
     public Tensor MergedWeight(IReadOnlyList<int> slots)
     {
-        var w = Weight.clone();                                                                  // [out, in]
+        var w = DenseWeight();                                                                   // [out, in]
         if (A is null) return w;
-        foreach (var slot in slots) w.add_(SlotBt(slot, Weight.dtype).t().matmul(SlotA(slot, Weight.dtype))); // [out, r]·[r, in] → [out, in]
+        foreach (var slot in slots) w.add_(SlotBt(slot, w.dtype).t().matmul(SlotA(slot, w.dtype))); // [out, r]·[r, in] → [out, in]
         return w;
     }
 
     public void Dispose()
     {
-        Weight.Dispose();
+        Base.Dispose();
         Bias?.Dispose();
         A?.Dispose();
         B?.Dispose();

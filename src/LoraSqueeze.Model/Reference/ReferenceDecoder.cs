@@ -53,7 +53,7 @@ public static class ReferenceDecoder
             x = x + Linear(gate * gate.sigmoid() * Linear(g, m.UpProj, slots), m.DownProj, slots);  // silu(z) = z·σ(z)
         }
         var final = Norm(x, model.Norm, c.RmsNormEps);
-        var logits = final.matmul(model.LmHead.to_type(ScalarType.Float64).t());               // [n, vocab]
+        var logits = final.matmul(model.DenseLmHead().to_type(ScalarType.Float64).t());               // [n, vocab]
         return logits.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

@@ -48,6 +48,7 @@ public sealed record ServerBackends(Func<IModelRunner> CreateRunner, ITextCodec 
             PaddedMaxRank = options.PaddedMaxRank,
             LoraKernel = options.LoraKernel,
             SlotDType = options.SlotScalarType,
+            WeightDType = options.WeightScalarType,
         };
         long smallestOut = Math.Min((long)config.NumKvHeads * config.HeadDim, config.HiddenSize);
         return new ServerBackends(

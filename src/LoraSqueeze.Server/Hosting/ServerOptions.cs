@@ -38,6 +38,16 @@ public sealed class ServerOptions
     /// </summary>
     public string SlotDType { get; set; } = "float32";
 
+    /// <summary>
+    /// Storage of the base model's projections and LM head: <c>float32</c> (default), <c>bfloat16</c> (half the bytes a
+    /// decode step reads) or <c>int8</c> (a quarter, one float32 scale per output row; llama.cpp users' Q8_0 in spirit).
+    /// The step still computes in float32. CPU only. <c>lorasqueeze eval-weights</c> measures what each costs.
+    /// </summary>
+    public string WeightDType { get; set; } = "float32";
+
+    /// <summary>The torch type of <see cref="WeightDType"/>.</summary>
+    public TorchSharp.torch.ScalarType WeightScalarType => Model.Lora.SlotDTypes.Parse(WeightDType, "Server:WeightDType");
+
     /// <summary>How the batched LoRA term is computed; <see cref="LoraKernel.Bgmv"/> (default) is the fast path.</summary>
     public LoraKernel LoraKernel { get; set; } = LoraKernel.Bgmv;
 
@@ -182,6 +192,9 @@ public sealed class ServerOptions
         if (!Enum.IsDefined(LoraLayout)) throw new ArgumentException($"Server:LoraLayout must be Uniform or Padded (got {LoraLayout})");
         if (!Enum.IsDefined(LoraKernel)) throw new ArgumentException($"Server:LoraKernel must be Bgmv, Segmented or Gathered (got {LoraKernel})");
         _ = ParseSlotDType(SlotDType ?? "");
+        if (Model.Lora.SlotDTypes.Parse(WeightDType ?? "", "Server:WeightDType") != TorchSharp.torch.ScalarType.Float32
+            && !Device.StartsWith("cpu", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"Server:WeightDType {WeightDType} needs Server:Device cpu (the few-row CPU kernel reads packed weights; got device {Device})");
         if (MinRetainedEnergy is { } floor)
         {
             if (!(floor > 0 && floor <= 1)) throw new ArgumentException($"Server:MinRetainedEnergy must be in (0, 1] (got {floor})");
