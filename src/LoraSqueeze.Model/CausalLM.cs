@@ -53,7 +53,13 @@ public sealed class CausalLM : IDisposable
         if (!config.TieWordEmbeddings) _lmHead = empty([config.VocabSize, config.HiddenSize], dtype: ComputeDType, device: device);
         Rotary = new RotaryEmbedding(config, ComputeDType, device);
         Adapters = new AdapterSlots(Projections, options.AdapterSlots, options.SlotRank, options.LoraLayout);
+        KernelThreads = Math.Max(1, options.KernelThreads ?? get_num_threads());
+        foreach (var p in Projections) p.Threads = KernelThreads;
+        foreach (var l in Layers) l.SelfAttn.Threads = KernelThreads;
     }
+
+    /// <summary>Threads the CPU kernels split a decode step over (<see cref="ModelLoadOptions.KernelThreads"/>).</summary>
+    public int KernelThreads { get; }
 
     public ModelConfig Config { get; }
     public ModelLoadOptions Options { get; }
@@ -161,6 +167,12 @@ public sealed class CausalLM : IDisposable
         foreach (var p in Projections) p.BaseKernel = kernel;
     }
 
+    /// <summary>Switches how every layer's attention reads the cache (between steps only; SDPA is the reference).</summary>
+    public void SetAttentionKernel(Kernels.AttentionKernel kernel)
+    {
+        foreach (var l in Layers) l.SelfAttn.Kernel = kernel;
+    }
+
     /// <summary>Switches how every projection computes its LoRA term (between steps only).</summary>
     public void SetLoraKernel(LoraKernel kernel)
     {
@@ -179,12 +191,16 @@ public sealed class CausalLM : IDisposable
     public Tensor Forward(IReadOnlyList<SequenceChunk> chunks, KvCache cache)
     {
         using var mode = inference_mode();   // the cache and slots are inference tensors; writes need the mode
+        bool decode = Device.type == TorchSharp.DeviceType.CPU && Options.SingleThreadedTorchInDecode;
         foreach (var c in chunks)
         {
+            if (c.Tokens.Length != 1) decode = false;
             if (c.CacheRow < 0 || c.CacheRow >= cache.Rows) throw new ArgumentOutOfRangeException(nameof(chunks), $"cache row {c.CacheRow} out of range");
             if (c.AdapterSlot >= 0 && !Adapters.IsInstalled(c.AdapterSlot))
                 throw new ArgumentException($"adapter slot {c.AdapterSlot} holds no adapter");
         }
+        // A decode step's heavy work is the project's own kernels: libtorch's small ops run on this thread alone.
+        using var threads = decode ? LoraSqueeze.Core.Torch.TorchThreading.OneOpenMpThread() : default;
         var batch = StepBatch.Build(chunks, cache.MaxLength, Device, Adapters.SlotsOf);
         (batch.Cos, batch.Sin) = Rotary.Lookup(batch.Positions, batch.MaxPosition);          // [T, d] each
         var x = EmbedTokens.index_select(0, batch.TokenIds);                                 // [T, hidden]
@@ -201,8 +217,8 @@ public sealed class CausalLM : IDisposable
         }
         var last = Norm.Forward(x.index_select(0, batch.OutputRows));                        // [R, hidden], caller order
         var logits = _packedHead is null
-            ? Kernels.BaseLinear.Forward(last, LmHead, null, BaseKernel)                    // [R, vocab]
-            : Kernels.BaseLinear.Forward(last, _packedHead, null, BaseKernel);
+            ? Kernels.BaseLinear.Forward(last, LmHead, null, BaseKernel, KernelThreads)     // [R, vocab]
+            : Kernels.BaseLinear.Forward(last, _packedHead, null, BaseKernel, KernelThreads);
         return logits.to_type(ScalarType.Float32);
     }
 

@@ -50,6 +50,21 @@ public sealed record ModelLoadOptions
     public Kernels.BaseKernel BaseKernel { get; init; } = Kernels.BaseKernel.FewRows;
 
     /// <summary>
+    /// Threads the project's CPU kernels (few-row GEMM, BGMV LoRA, in-place attention) split a decode step over; null =
+    /// libtorch's intra-op thread count when the model is loaded (<c>serve --threads</c>).
+    /// </summary>
+    public int? KernelThreads { get; init; }
+
+    /// <summary>
+    /// Run libtorch single-threaded during CPU decode steps (<see cref="LoraSqueeze.Core.Torch.TorchThreading.OneOpenMpThread"/>),
+    /// so its idle OpenMP workers do not spin on the cores the kernels use. Prefill keeps libtorch's threads.
+    /// </summary>
+    public bool SingleThreadedTorchInDecode { get; init; } = true;
+
+    /// <summary>How attention reads the KV cache (<see cref="Kernels.AttentionKernel"/>; in place for CPU decode by default).</summary>
+    public Kernels.AttentionKernel AttentionKernel { get; init; } = Kernels.AttentionKernel.InPlace;
+
+    /// <summary>
     /// Storage dtype of the adapter slots; null = the compute dtype. <c>BFloat16</c> halves slot memory and the bytes a
     /// decode step reads for its adapters; <c>Int8</c> quarters them (symmetric per-row scales, one float32 per rank row
     /// of A and of Bᵀ). The LoRA term is still accumulated in the compute dtype; the factors are rounded once, when

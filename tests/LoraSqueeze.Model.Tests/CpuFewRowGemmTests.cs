@@ -31,8 +31,8 @@ public class CpuFewRowGemmTests
         var x = randn(rows, inFeatures, generator: gen);
         var w = randn(outFeatures, inFeatures, generator: gen);
         var b = bias ? randn(outFeatures, generator: gen) : null;
-        var fast = BaseLinear.Forward(x, w, b, BaseKernel.FewRows);
-        var reference = BaseLinear.Forward(x, w, b, BaseKernel.Libtorch);
+        var fast = BaseLinear.Forward(x, w, b, BaseKernel.FewRows, threads: 2);
+        var reference = BaseLinear.Forward(x, w, b, BaseKernel.Libtorch, threads: 1);
         Assert.Equal(reference.shape, fast.shape);
         var exact = x.to_type(ScalarType.Float64).matmul(w.to_type(ScalarType.Float64).t());
         if (b is not null) exact += b.to_type(ScalarType.Float64);
@@ -52,7 +52,7 @@ public class CpuFewRowGemmTests
         var x = wide.narrow(1, 8, 40);                      // [6, 40], a strided view
         var w = randn(21, 40, generator: gen);
         Assert.False(x.is_contiguous());
-        var fast = BaseLinear.Forward(x, w, null, BaseKernel.FewRows);
+        var fast = BaseLinear.Forward(x, w, null, BaseKernel.FewRows, threads: 2);
         Assert.True(fast.allclose(nn.functional.linear(x, w), rtol: 1e-5, atol: 1e-5));
     }
 
@@ -63,11 +63,11 @@ public class CpuFewRowGemmTests
         var gen = manual_seed(4);
         var w = randn(12, 10, generator: gen);
         var many = randn(CpuFewRowGemm.MaxRows + 1, 10, generator: gen);          // prefill-sized: libtorch's GEMM
-        Assert.True(BaseLinear.Forward(many, w, null, BaseKernel.FewRows).allclose(nn.functional.linear(many, w), rtol: 0, atol: 0));
+        Assert.True(BaseLinear.Forward(many, w, null, BaseKernel.FewRows, threads: 2).allclose(nn.functional.linear(many, w), rtol: 0, atol: 0));
         var batched = randn(2, 3, 10, generator: gen);                             // [B, T, in]: the training forward's shape
-        Assert.Equal([2, 3, 12], BaseLinear.Forward(batched, w, null, BaseKernel.FewRows).shape);
+        Assert.Equal([2, 3, 12], BaseLinear.Forward(batched, w, null, BaseKernel.FewRows, threads: 2).shape);
         var half = randn(2, 10, generator: gen).to_type(ScalarType.BFloat16);
-        Assert.Equal(ScalarType.BFloat16, BaseLinear.Forward(half, w.to_type(ScalarType.BFloat16), null, BaseKernel.FewRows).dtype);
+        Assert.Equal(ScalarType.BFloat16, BaseLinear.Forward(half, w.to_type(ScalarType.BFloat16), null, BaseKernel.FewRows, threads: 2).dtype);
     }
 
     /// <summary>
@@ -87,7 +87,7 @@ public class CpuFewRowGemmTests
             var w = randn(outFeatures, inFeatures, generator: gen);
             var b = bias ? randn(outFeatures, generator: gen) : null;
             using var packed = PackedWeight.Pack(w, dtype);
-            var fast = BaseLinear.Forward(x, packed, b, BaseKernel.FewRows);
+            var fast = BaseLinear.Forward(x, packed, b, BaseKernel.FewRows, threads: 2);
             var dense = packed.ToDense(ScalarType.Float32);
             var exact = x.to_type(ScalarType.Float64).matmul(dense.to_type(ScalarType.Float64).t());
             if (b is not null) exact += b.to_type(ScalarType.Float64);
@@ -100,16 +100,21 @@ public class CpuFewRowGemmTests
         }
     }
 
-    [Fact]
-    public void PackedWeightsWithManyRowsUseTheWidenedCopy()
+    /// <summary>A prefill on packed weights runs the kernel in blocks of MaxRows rows (a partial last block here), and libtorch on the widened weight is the reference.</summary>
+    [Theory]
+    [InlineData(ScalarType.Int8, BaseKernel.FewRows)]
+    [InlineData(ScalarType.BFloat16, BaseKernel.FewRows)]
+    [InlineData(ScalarType.Int8, BaseKernel.Libtorch)]
+    public void PackedWeightsWithManyRowsMatchTheWidenedWeight(ScalarType dtype, BaseKernel kernel)
     {
         using var scope = NewDisposeScope();
         var gen = manual_seed(9);
-        var x = randn(CpuFewRowGemm.MaxRows + 7, 40, generator: gen);
+        var x = randn(2 * CpuFewRowGemm.MaxRows + 7, 40, generator: gen);
         var w = randn(24, 40, generator: gen);
-        using var packed = PackedWeight.Pack(w, ScalarType.Int8);
-        Assert.Equal(24 * 40 + 24 * 4, packed.Bytes);   // a byte per weight plus a float32 scale per row
-        var y = BaseLinear.Forward(x, packed, null, BaseKernel.FewRows);
-        Assert.True(y.allclose(nn.functional.linear(x, packed.ToDense(ScalarType.Float32)), rtol: 1e-5, atol: 1e-5));
+        var b = randn(24, generator: gen);
+        using var packed = PackedWeight.Pack(w, dtype);
+        if (dtype == ScalarType.Int8) Assert.Equal(24 * 40 + 24 * 4, packed.Bytes);   // a byte per weight plus a float32 scale per row
+        var y = BaseLinear.Forward(x, packed, b, kernel, threads: 2);
+        Assert.True(y.allclose(nn.functional.linear(x, packed.ToDense(ScalarType.Float32), b), rtol: 1e-5, atol: 1e-5));
     }
 }

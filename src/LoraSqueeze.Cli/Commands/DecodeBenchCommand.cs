@@ -153,7 +153,7 @@ public static class DecodeBenchCommand
     private static Tensor Chain(List<Tensor> xs, List<Tensor> weights, BaseKernel kernel)
     {
         Tensor last = xs[0];
-        for (int i = 0; i < weights.Count; i++) last = BaseLinear.Forward(xs[i], weights[i], null, kernel);
+        for (int i = 0; i < weights.Count; i++) last = BaseLinear.Forward(xs[i], weights[i], null, kernel, get_num_threads());
         return last;
     }
 

@@ -18,6 +18,55 @@ namespace LoraSqueeze.Core.Torch;
 public static unsafe class TorchThreading
 {
     private static readonly Lazy<(nint Omp, nint Mkl)> Exports = new(Resolve);
+    private static readonly Lazy<nint> OmpGetMaxThreads = new(() => ResolveGomp("omp_get_max_threads"));
+
+    /// <summary>
+    /// Runs libtorch's ops on the calling thread with one OpenMP thread until the scope ends, then restores the
+    /// previous count (OpenMP's per-thread ICV: cheap, and no other thread is affected). For a CPU decode step, whose
+    /// GEMMs and attention are the project's own threaded kernels: libtorch's remaining ops are too small to gain from a
+    /// parallel region, and its idle OpenMP workers spin-wait on the very cores those kernels need (measured on h1024
+    /// with 2 threads: batch-1 steps 16.9 → 12.5 ms; docs/performance.md). Does nothing where libgomp is not found.
+    /// </summary>
+    public static OpenMpThreadScope OneOpenMpThread()
+    {
+        var set = Exports.Value.Omp;
+        var get = OmpGetMaxThreads.Value;
+        if (set == 0 || get == 0) return default;
+        int previous = ((delegate* unmanaged<int>)get)();
+        if (previous == 1) return default;
+        ((delegate* unmanaged<int, void>)set)(1);
+        return new OpenMpThreadScope(set, previous);
+    }
+
+    /// <summary>Restores the calling thread's OpenMP thread count when disposed (a struct: nothing allocated per step).</summary>
+    public readonly struct OpenMpThreadScope : IDisposable
+    {
+        private readonly nint _set;
+        private readonly int _previous;
+
+        internal OpenMpThreadScope(nint set, int previous)
+        {
+            _set = set;
+            _previous = previous;
+        }
+
+        public void Dispose()
+        {
+            if (_set != 0) ((delegate* unmanaged<int, void>)_set)(_previous);
+        }
+    }
+
+    private static nint ResolveGomp(string symbol)
+    {
+        if (!OperatingSystem.IsLinux()) return 0;
+        TorchRuntime.EnsureInitialized();
+        foreach (var line in File.ReadLines("/proc/self/maps"))
+        {
+            int slash = line.IndexOf('/', StringComparison.Ordinal);
+            if (slash >= 0 && Path.GetFileName(line[slash..]).StartsWith("libgomp", StringComparison.Ordinal)) return Export(line[slash..], symbol);
+        }
+        return 0;
+    }
 
     [ThreadStatic]
     private static bool t_limited;

@@ -38,7 +38,7 @@ internal static unsafe class CpuFewRowGemm
     {
         if (rows == 0 || outFeatures == 0) return;
         // Blocks of an even number of output rows (the pair loop) of at least 64, so tiny layers stay on one thread.
-        int parts = Math.Clamp(Math.Min(threads, outFeatures / 64), 1, threads);
+        int parts = Math.Clamp(Math.Min(Math.Min(threads, KernelPool.Shared.Width), outFeatures / 64), 1, threads);
         if (parts == 1)
         {
             Block<TW>(x, rows, w, scales, bias, y, inFeatures, outFeatures, 0, outFeatures);
@@ -46,7 +46,7 @@ internal static unsafe class CpuFewRowGemm
         }
         int per = ((outFeatures + parts - 1) / parts + 1) & ~1;
         nint px = (nint)x, pw = (nint)w, ps = (nint)scales, pb = (nint)bias, py = (nint)y; // raw pointers cannot be captured by a lambda
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+        KernelPool.Shared.For(parts, part =>
         {
             int from = part * per, to = Math.Min(outFeatures, from + per);
             if (from < to) Block<TW>((float*)px, rows, (byte*)pw, (float*)ps, (float*)pb, (float*)py, inFeatures, outFeatures, from, to);

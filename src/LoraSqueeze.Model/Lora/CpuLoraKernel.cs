@@ -51,9 +51,9 @@ internal static unsafe class CpuLoraKernel
             for (int i = 0; i < n; i++) RowSlots(x, y, stacks, rows[i], slots, slotStart[i], slotStart[i + 1]);
             return;
         }
-        int parts = Math.Min(threads, n);
+        int parts = Math.Min(Math.Min(threads, n), Kernels.KernelPool.Shared.Width);
         nint px = (nint)x, py = (nint)y; // raw pointers cannot be captured by a lambda
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+        Kernels.KernelPool.Shared.For(parts, part =>
         {
             for (int i = part; i < n; i += parts) RowSlots((float*)px, (float*)py, stacks, rows[i], slots, slotStart[i], slotStart[i + 1]);
         });

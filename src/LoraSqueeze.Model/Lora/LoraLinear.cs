@@ -105,7 +105,7 @@ public sealed class LoraLinear : IDisposable
     /// <summary>Base projection plus the batched LoRA term. x: [T, in] → [T, out].</summary>
     public Tensor Forward(Tensor x, LoraMapping? mapping)
     {
-        var y = Kernels.BaseLinear.Forward(x, Base, Bias, BaseKernel); // [T, out]
+        var y = Kernels.BaseLinear.Forward(x, Base, Bias, BaseKernel, Threads); // [T, out]
         if (mapping is null || mapping.IsEmpty || A is null || B is null) return y;
         switch (Kernel)
         {
@@ -148,11 +148,8 @@ public sealed class LoraLinear : IDisposable
         }
     }
 
-    /// <summary>
-    /// Threads the CPU kernel splits its rows over. One on a machine of two cores or fewer: there, splitting the rows of a
-    /// decode step across both cores measured no faster (bench decode, h1024 shape) and adds a fork/join per projection.
-    /// </summary>
-    private static readonly int KernelThreads = Environment.ProcessorCount <= 2 ? 1 : Math.Min(Environment.ProcessorCount, get_num_threads());
+    /// <summary>Threads the CPU kernels (few-row GEMM, BGMV) split their work over; the model sets it (<see cref="ModelLoadOptions.KernelThreads"/>).</summary>
+    public int Threads { get; set; } = 1;
 
     private bool CanRunCpuKernel(Tensor x, Tensor y) =>
         x.device_type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32 && y.dtype == ScalarType.Float32 &&
@@ -168,7 +165,7 @@ public sealed class LoraLinear : IDisposable
         _stacks ??= Stacks();
         fixed (byte* px = xc.bytes, py = y.bytes)
         {
-            CpuLoraKernel.Apply((float*)px, (float*)py, _stacks.Value, mapping.ShortRows, mapping.ShortSlotStart, mapping.ShortSlots, KernelThreads);
+            CpuLoraKernel.Apply((float*)px, (float*)py, _stacks.Value, mapping.ShortRows, mapping.ShortSlotStart, mapping.ShortSlots, Threads);
         }
     }
 

@@ -24,7 +24,17 @@ public sealed class Attention : IDisposable
         KProj = Make("k_proj", config.HiddenSize, (long)_kvHeads * _headDim, config.QkvBias);
         VProj = Make("v_proj", config.HiddenSize, (long)_kvHeads * _headDim, config.QkvBias);
         OProj = Make("o_proj", (long)_heads * _headDim, config.HiddenSize, config.OBias);
+        Kernel = options.AttentionKernel;
     }
+
+    /// <summary>Threads the in-place decode attention splits its (sequence, head) pairs over (the model's kernel threads).</summary>
+    public int Threads { get; set; } = 1;
+
+    /// <summary>How this layer attends over the cache; switchable between steps (SDPA is the reference).</summary>
+    public Kernels.AttentionKernel Kernel { get; set; }
+
+    /// <summary>Score scratch of the in-place decode kernel, per thread (the engine thread owns the model), grown as needed.</summary>
+    [ThreadStatic] private static float[]? t_scores;
 
     public LoraLinear QProj { get; }
     public LoraLinear KProj { get; }
@@ -49,6 +59,10 @@ public sealed class Attention : IDisposable
         keys.view(rows * maxLen, _kvHeads, _headDim).index_copy_(0, batch.CacheIndex, k);   // [rows·maxLen, KvH, d]
         values.view(rows * maxLen, _kvHeads, _headDim).index_copy_(0, batch.CacheIndex, v);
 
+        if (Kernel == Kernels.AttentionKernel.InPlace && qmax == 1 && keys.device_type == TorchSharp.DeviceType.CPU
+            && keys.dtype == ScalarType.Float32 && q.dtype == ScalarType.Float32 && keys.is_contiguous() && values.is_contiguous())
+            return OProj.Forward(DecodeInPlace(q, keys, values, batch, (int)maxLen), batch.Lora);
+
         // Each chunk's keys 0..Kmax-1 from its cache row: [rows, maxLen, KvH, d] → [S, Kmax, KvH, d] → [S, KvH, Kmax, d]
         var kc = ExpandKv(keys.narrow(1, 0, kmax).index_select(0, batch.CacheRows).transpose(1, 2), s, kmax);
         var vc = ExpandKv(values.narrow(1, 0, kmax).index_select(0, batch.CacheRows).transpose(1, 2), s, kmax);
@@ -68,6 +82,22 @@ public sealed class Attention : IDisposable
         o = o.transpose(1, 2).reshape((long)s * qmax, (long)_heads * _headDim);            // [S, Qmax, H, d] → [S·Qmax, H·d]
         if (batch.PadIndex is not null) o = o.index_select(0, batch.PadIndex);              // [T, H·d]
         return OProj.Forward(o, batch.Lora);                                                // [T, hidden]
+    }
+
+    /// <summary>A decode step's attention read in place in the cache: q [S, H, d] → [S, H·d].</summary>
+    private unsafe Tensor DecodeInPlace(Tensor q, Tensor keys, Tensor values, StepBatch batch, int maxLen)
+    {
+        var qc = q.contiguous();                                                             // [S, H, d]
+        var o = empty([q.shape[0], (long)_heads * _headDim], dtype: ScalarType.Float32, device: q.device);   // [S, H·d]
+        int need = maxLen * Math.Max(1, Threads);   // one maxLen row of scores per thread
+        if (t_scores is null || t_scores.Length < need) t_scores = new float[need];
+        fixed (byte* pq = qc.bytes, pk = keys.bytes, pv = values.bytes, po = o.bytes)
+        fixed (float* ps = t_scores)
+        {
+            Kernels.CpuDecodeAttention.Apply((float*)pq, (float*)pk, (float*)pv, batch.HostCacheRows, batch.HostKeyLengths,
+                (float*)po, _heads, _kvHeads, _headDim, maxLen, ps, Threads);
+        }
+        return o;
     }
 
     /// <summary>

@@ -31,6 +31,8 @@ internal sealed class StepBatch
     public required int QueryLength { get; init; }      // Qmax
     public required int KeyLength { get; init; }        // Kmax
     public required int MaxPosition { get; init; }
+    public required int[] HostCacheRows { get; init; }  // [S] cache row per chunk (packed order), on the host for CPU kernels
+    public required int[] HostKeyLengths { get; init; } // [S] keys each chunk's last token attends to (its position + 1)
     public Tensor? Cos { get; set; }                    // [T, head_dim]
     public Tensor? Sin { get; set; }                    // [T, head_dim]
 
@@ -49,6 +51,8 @@ internal sealed class StepBatch
         var rowSlots = new int[total];
         var pad = new long[total];
         var rows = new long[chunks.Count];
+        var hostRows = new int[chunks.Count];
+        var hostLengths = new int[chunks.Count];
         var queryPos = new long[chunks.Count * qmax];
         var first = new long[chunks.Count];
         var last = new long[chunks.Count];
@@ -60,6 +64,8 @@ internal sealed class StepBatch
             if (c.StartPosition < 0 || c.StartPosition + c.Tokens.Length > cacheMaxLength)
                 throw new ArgumentException($"chunk positions {c.StartPosition}..{c.StartPosition + c.Tokens.Length - 1} exceed the cache length {cacheMaxLength}");
             rows[s] = c.CacheRow;
+            hostRows[s] = c.CacheRow;
+            hostLengths[s] = c.StartPosition + c.Tokens.Length;
             first[order[s]] = t;
             for (int j = 0; j < qmax; j++)
             {
@@ -90,6 +96,8 @@ internal sealed class StepBatch
             Positions = tensor(pos, device: device),
             CacheIndex = tensor(cacheIdx, device: device),
             CacheRows = tensor(rows, device: device),
+            HostCacheRows = hostRows,
+            HostKeyLengths = hostLengths,
             PadIndex = padded ? tensor(pad, device: device) : null,
             Mask = keyPos.le(qPos),                                                                        // [S, 1, Qmax, Kmax]
             OutputRows = tensor(outputs.ToArray(), device: device),
