@@ -4,11 +4,10 @@ namespace LoraSqueeze.Model.Kernels;
 
 /// <summary>
 /// x·Wᵀ + b through the chosen <see cref="BaseKernel"/>; libtorch's <c>linear</c> is the reference. A bfloat16 or int8
-/// <see cref="PackedWeight"/> goes through the few-row kernel, a prefill in blocks of <see cref="CpuFewRowGemm.MaxRows"/>
-/// rows (compute-bound there, so reading the packed weight once per block costs little, and nothing is widened into
-/// memory: a dense float32 copy per projection per prefill measured 2× slower on h1024, its allocation and conversion
-/// costing more than the GEMM). Where the kernel cannot run (no AVX2, <see cref="BaseKernel.Libtorch"/>, not float32
-/// CPU), the weight is widened for libtorch's <c>linear</c>.
+/// <see cref="PackedWeight"/> goes through the few-row kernel in a decode step. A prefill is compute-bound, where
+/// libtorch's blocked GEMM beats a streaming kernel (the few-row kernel in 16-row blocks ran a 128-token int8 prefill at
+/// 250 tok/s on h1024, against 650 for this): the weight is widened into a float32 scratch the engine thread reuses
+/// (no allocation per call) and multiplied by libtorch's <c>linear</c>.
 /// </summary>
 public static class BaseLinear
 {
@@ -19,11 +18,16 @@ public static class BaseLinear
     public static unsafe Tensor Forward(Tensor x, PackedWeight weight, Tensor? bias, BaseKernel kernel, int threads)
     {
         if (weight.Scales is null && weight.DType == x.dtype) return Forward(x, weight.Data, bias, kernel, threads);
-        bool fewRows = kernel == BaseKernel.FewRows && CpuFewRowGemm.SupportsPacked && x.dim() == 2
+        bool fewRows = kernel == BaseKernel.FewRows && CpuFewRowGemm.SupportsPacked && x.dim() == 2 && x.shape[0] <= CpuFewRowGemm.MaxRows
             && x.device_type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32 && (bias is null || (bias.dtype == ScalarType.Float32 && bias.is_contiguous()))
             && weight.Data.is_contiguous() && (weight.DType == ScalarType.BFloat16 || weight.DType == ScalarType.Int8);
         if (!fewRows)
         {
+            if (kernel == BaseKernel.FewRows && CpuFewRowGemm.SupportsPacked && x.device_type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32)
+            {
+                using var widened = WidenIntoScratch(weight, threads);   // [out, in], a view of the thread's scratch
+                return nn.functional.linear(x, widened, bias);
+            }
             using var dense = weight.ToDense(x.dtype);                // [out, in]
             return nn.functional.linear(x, dense, bias);
         }
@@ -32,20 +36,36 @@ public static class BaseLinear
         var y = empty([rows, outF], dtype: ScalarType.Float32, device: x.device);   // [T, out]
         fixed (byte* px = xc.bytes, pw = weight.Data.bytes, py = y.bytes, pb = bias is null ? Span<byte>.Empty : bias.bytes)
         {
-            fixed (byte* ps = weight.Scales is null ? Span<byte>.Empty : weight.Scales.bytes)
+            if (weight.DType == ScalarType.BFloat16)
             {
-                for (int r0 = 0; r0 < rows; r0 += CpuFewRowGemm.MaxRows)
-                {
-                    int n = Math.Min(CpuFewRowGemm.MaxRows, rows - r0);
-                    float* xb = (float*)px + (long)r0 * inF, yb = (float*)py + (long)r0 * outF;   // rows r0.. of x and y
-                    if (weight.DType == ScalarType.BFloat16)
-                        CpuFewRowGemm.ApplyBf16(xb, n, (ushort*)pw, (float*)pb, yb, inF, outF, threads);
-                    else
-                        CpuFewRowGemm.ApplyInt8(xb, n, (sbyte*)pw, (float*)ps, (float*)pb, yb, inF, outF, threads);
-                }
+                CpuFewRowGemm.ApplyBf16((float*)px, rows, (ushort*)pw, (float*)pb, (float*)py, inF, outF, threads);
+            }
+            else
+            {
+                fixed (byte* ps = weight.Scales!.bytes)
+                    CpuFewRowGemm.ApplyInt8((float*)px, rows, (sbyte*)pw, (float*)ps, (float*)pb, (float*)py, inF, outF, threads);
             }
         }
         return y;
+    }
+
+    /// <summary>The engine thread's widening scratch (float32), grown to the largest packed weight it has widened.</summary>
+    [ThreadStatic] private static Tensor? t_scratch;
+
+    /// <summary>The packed weight widened to float32 in the calling thread's scratch: a [out, in] view (dispose the view only).</summary>
+    private static unsafe Tensor WidenIntoScratch(PackedWeight weight, int threads)
+    {
+        long n = weight.OutFeatures * weight.InFeatures;
+        if (t_scratch is null || t_scratch.numel() < n)
+        {
+            t_scratch?.Dispose();
+            // Outside every dispose scope: the scratch outlives the step that first needed it.
+            t_scratch = empty(n, dtype: ScalarType.Float32).DetachFromDisposeScope();
+        }
+        var view = t_scratch.narrow(0, 0, n).view(weight.OutFeatures, weight.InFeatures);   // [out, in]
+        fixed (byte* pw = weight.Data.bytes, pd = view.bytes, ps = weight.Scales is null ? Span<byte>.Empty : weight.Scales.bytes)
+            CpuFewRowGemm.Widen(pw, weight.DType == ScalarType.Int8, (float*)ps, (float*)pd, (int)weight.OutFeatures, (int)weight.InFeatures, threads);
+        return view;
     }
 
     /// <summary>x: [T, in] (or [.., in] for libtorch), weight: [out, in], bias: [out] or null → [T, out].</summary>

@@ -33,6 +33,35 @@ internal static unsafe class CpuFewRowGemm
     public static void ApplyInt8(float* x, int rows, sbyte* w, float* scales, float* bias, float* y, int inFeatures, int outFeatures, int threads) =>
         Apply<Int8Load>(x, rows, (byte*)w, scales, bias, y, inFeatures, outFeatures, threads);
 
+    /// <summary>
+    /// Widens a packed weight [out, in] (int8 with per-row <paramref name="scales"/>, or bfloat16) into float32
+    /// <paramref name="dst"/> [out, in], rows split across threads: the prefill path's conversion.
+    /// </summary>
+    public static void Widen(byte* w, bool int8, float* scales, float* dst, int outFeatures, int inFeatures, int threads)
+    {
+        int parts = Math.Clamp(Math.Min(Math.Min(threads, KernelPool.Shared.Width), outFeatures / 64), 1, Math.Max(1, threads));
+        int per = (outFeatures + parts - 1) / parts;
+        nint pw = (nint)w, ps = (nint)scales, pd = (nint)dst;   // raw pointers cannot be captured by a lambda
+        KernelPool.Shared.For(parts, part =>
+        {
+            int from = part * per, to = Math.Min(outFeatures, from + per);
+            for (int o = from; o < to; o++)
+            {
+                float* d = (float*)pd + (long)o * inFeatures;
+                if (int8) WidenRow<Int8Load>((byte*)pw + (long)o * inFeatures, ((float*)ps)[o], d, inFeatures);
+                else WidenRow<Bf16Load>((byte*)pw + (long)o * inFeatures * 2, 1f, d, inFeatures);
+            }
+        });
+    }
+
+    private static void WidenRow<TW>(byte* row, float scale, float* dst, int n) where TW : struct, IWeightLoad
+    {
+        var vs = Vector256.Create(scale);
+        int i = 0;
+        for (; i <= n - 8; i += 8) (TW.Load8(row, i) * vs).Store(dst + i);
+        for (; i < n; i++) dst[i] = TW.Load1(row, i) * scale;
+    }
+
     private static void Apply<TW>(float* x, int rows, byte* w, float* scales, float* bias, float* y, int inFeatures, int outFeatures, int threads)
         where TW : struct, IWeightLoad
     {

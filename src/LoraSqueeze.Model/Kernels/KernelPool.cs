@@ -5,13 +5,18 @@ namespace LoraSqueeze.Model.Kernels;
 /// calls before they sleep. A decode step runs ~30 kernel calls a few tens of microseconds apart; with
 /// <c>Parallel.For</c> each call woke a sleeping thread-pool thread (perf of a batch-1 h1024 step: 9 % of the time in the
 /// kernel's context switches, 4 % in sched_yield), while a worker still spinning from the previous call starts at once.
-/// Workers give up spinning after <see cref="SpinIterations"/> and block, so an idle server costs nothing. The caller
+/// Workers give up spinning after <see cref="SpinTicks"/> and block, so an idle server costs nothing. The caller
 /// runs part 0 itself. One pool per process (the engine thread owns the model; kernels never nest). Hand-written: the
 /// BCL's pools have no spin-then-block hand-off for this grain, and llama.cpp's ggml threadpool works the same way.
 /// </summary>
 public sealed class KernelPool
 {
-    private const int SpinIterations = 20_000;
+    /// <summary>
+    /// How long an idle worker spins before it sleeps: longer than the gaps between a decode step's kernel calls (the
+    /// small libtorch ops between them take tens of microseconds), short enough not to steal a core from libtorch's own
+    /// threads in a prefill, whose GEMMs run seconds apart from the kernels' calls in wall-clock terms.
+    /// </summary>
+    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 5_000;   // 200 µs
 
     /// <summary>The process's pool, sized to the cores (workers start on first use).</summary>
     public static KernelPool Shared { get; } = new(Environment.ProcessorCount);
@@ -76,12 +81,12 @@ public sealed class KernelPool
         while (true)
         {
             long g;
-            int spins = 0;
+            long since = System.Diagnostics.Stopwatch.GetTimestamp();
             while ((g = Volatile.Read(ref _generation)) == seen)
             {
-                if (++spins < SpinIterations)
+                if (System.Diagnostics.Stopwatch.GetTimestamp() - since < SpinTicks)
                 {
-                    Thread.SpinWait(20);
+                    Thread.SpinWait(8);
                     continue;
                 }
                 // Announce sleep with a full fence, then re-check: a call that started in between saw the flag (and
@@ -89,7 +94,7 @@ public sealed class KernelPool
                 Interlocked.Exchange(ref _sleeping[index], 1);
                 if (Volatile.Read(ref _generation) == seen) _wake[index].Wait();
                 Interlocked.Exchange(ref _sleeping[index], 0);
-                spins = 0;
+                since = System.Diagnostics.Stopwatch.GetTimestamp();
             }
             seen = g;
             if (index + 1 < _parts)
