@@ -72,7 +72,9 @@ public static class PeerBenchCli
             using (owner)
             {
                 foreach (var test in parse.GetValue(tests)?.Split(',') ?? defaults)
-                    for (int k = -1; k < n; k++)   // k = -1: warm-up, not reported
+                    // Warm-up runs, not reported: one for a decode test (32+ steps already warm the JIT and the caches),
+                    // three for a prefill (one forward each: its first runs still see tier-0 code and cold scratch).
+                    for (int k = test == "prefill" ? -3 : -1; k < n; k++)
                     {
                         var m = measure(test, p, g, wt, r, Math.Max(k, 0));
                         if (k >= 0) Console.WriteLine(JsonSerializer.Serialize(m));

@@ -23,10 +23,10 @@ public sealed class ServeAndClientTests(ServeProcess server) : IClassFixture<Ser
     }
 
     [Fact]
-    public void The_ready_line_names_layout_slot_dtype_kernel_and_whether_an_admin_token_is_set()
+    public void The_ready_line_names_layout_slot_and_weight_dtypes_kernel_and_whether_an_admin_token_is_set()
     {
         var ready = Assert.Single(_log, l => l.Contains(ReadyText, StringComparison.Ordinal));
-        Assert.Contains("layout uniform, slot dtype float32, kernel bgmv, admin token not set", ready);
+        Assert.Contains("layout uniform, slot dtype float32, weight dtype float32, kernel bgmv, admin token not set", ready);
     }
 
     [Fact]
