@@ -39,6 +39,31 @@ public static class PeerBenchCli
         });
         root.Subcommands.Add(compare);
 
+        var seconds = new Option<int>("--seconds") { Description = "Seconds per window.", DefaultValueFactory = _ => 30 };
+        var serveOut = new Option<string>("--out") { Description = "Markdown file for the table.", DefaultValueFactory = _ => "artifacts/peerbench/serve.md" };
+        var serveShape = new Option<string>("--shape") { Description = "h1024 or h2048.", DefaultValueFactory = _ => "h1024" };
+        var serveRounds = new Option<int>("--rounds") { Description = "Rounds (each: one in-process and one server window, order alternating).", DefaultValueFactory = _ => 2 };
+        var serveWork = new Option<string>("--work") { Description = "Scratch folder for models and adapters.", DefaultValueFactory = _ => "artifacts/peerbench" };
+        var serveWeights = new Option<string>("--weights") { Description = "f32, int8 or bf16.", DefaultValueFactory = _ => "f32" };
+        var serveThreads = new Option<int>("--threads") { Description = "Threads (in process; the server uses all cores).", DefaultValueFactory = _ => 2 };
+        var launcher = new Option<string>("--launcher") { Description = "The lorasqueeze launcher that starts the server.", DefaultValueFactory = _ => "./lorasqueeze" };
+        var serve = new Command("serve", "The server's overhead: the same 8-adapter requests in process and through lorasqueeze serve.")
+        {
+            serveShape, serveRounds, seconds, serveWeights, serveThreads, serveWork, serveOut, launcher,
+        };
+        serve.SetAction(async (parse, ct) =>
+        {
+            await ServeComparison.RunAsync(new ServeComparisonOptions
+            {
+                Shape = parse.GetValue(serveShape)!, Rounds = parse.GetValue(serveRounds), Seconds = parse.GetValue(seconds),
+                Weights = parse.GetValue(serveWeights)!, Threads = parse.GetValue(serveThreads),
+                Work = Path.GetFullPath(parse.GetValue(serveWork)!), Output = Path.GetFullPath(parse.GetValue(serveOut)!),
+                Launcher = Path.GetFullPath(parse.GetValue(launcher)!),
+            }, Console.Error, ct);
+            return 0;
+        });
+        root.Subcommands.Add(serve);
+
         var side = new Option<string>("--side") { Description = "lorasqueeze or llama.cpp.", Required = true };
         var model = new Option<string>("--model") { Description = "Model folder (lorasqueeze) or GGUF file (llama.cpp).", Required = true };
         var adapters = new Option<string>("--adapters") { Description = "Comma-separated adapter folders (lorasqueeze) or LoRA GGUF files (llama.cpp).", DefaultValueFactory = _ => "" };

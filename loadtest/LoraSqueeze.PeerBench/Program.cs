@@ -2,4 +2,4 @@ using System.Globalization;
 using LoraSqueeze.PeerBench;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
-return PeerBenchCli.Build().Parse(args).Invoke();
+return await PeerBenchCli.Build().Parse(args).InvokeAsync();

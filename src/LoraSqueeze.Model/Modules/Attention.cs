@@ -52,8 +52,16 @@ public sealed class Attention : IDisposable
         var q = QProj.Forward(x, batch.Lora).view(t, _heads, _headDim);     // [T, H*d] → [T, H, d]
         var k = KProj.Forward(x, batch.Lora).view(t, _kvHeads, _headDim);   // [T, KvH*d] → [T, KvH, d]
         var v = VProj.Forward(x, batch.Lora).view(t, _kvHeads, _headDim);   // [T, KvH*d] → [T, KvH, d]
-        q = RotaryEmbedding.Apply(q, batch.Cos!, batch.Sin!);
-        k = RotaryEmbedding.Apply(k, batch.Cos!, batch.Sin!);
+        if (CanRopeInPlace(q, k, batch))
+        {
+            RopeInPlace(q, batch);   // the projections' fresh outputs, rotated where they are
+            RopeInPlace(k, batch);
+        }
+        else
+        {
+            q = RotaryEmbedding.Apply(q, batch.Cos!, batch.Sin!);
+            k = RotaryEmbedding.Apply(k, batch.Cos!, batch.Sin!);
+        }
 
         long rows = keys.shape[0], maxLen = keys.shape[1];
         keys.view(rows * maxLen, _kvHeads, _headDim).index_copy_(0, batch.CacheIndex, k);   // [rows·maxLen, KvH, d]
@@ -82,6 +90,19 @@ public sealed class Attention : IDisposable
         o = o.transpose(1, 2).reshape((long)s * qmax, (long)_heads * _headDim);            // [S, Qmax, H, d] → [S·Qmax, H·d]
         if (batch.PadIndex is not null) o = o.index_select(0, batch.PadIndex);              // [T, H·d]
         return OProj.Forward(o, batch.Lora);                                                // [T, hidden]
+    }
+
+    /// <summary>Float32 CPU serving tensors (outside autograd): RoPE as one in-place pass (<see cref="Kernels.CpuElementwise.RopeInPlace"/>).</summary>
+    private static bool CanRopeInPlace(Tensor q, Tensor k, StepBatch batch) =>
+        q.device_type == TorchSharp.DeviceType.CPU && q.dtype == ScalarType.Float32 && k.dtype == ScalarType.Float32
+        && batch.Cos!.dtype == ScalarType.Float32 && q.is_contiguous() && k.is_contiguous() && batch.Cos.is_contiguous() && batch.Sin!.is_contiguous()
+        && !q.requires_grad && !k.requires_grad;
+
+    /// <summary>x: [T, heads, d] rotated in place by each token's cos/sin row ([T, d]).</summary>
+    private static unsafe void RopeInPlace(Tensor x, StepBatch batch)
+    {
+        fixed (byte* px = x.bytes, pc = batch.Cos!.bytes, ps = batch.Sin!.bytes)
+            Kernels.CpuElementwise.RopeInPlace((float*)px, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], (float*)pc, (float*)ps);
     }
 
     /// <summary>A decode step's attention read in place in the cache: q [S, H, d] → [S, H·d].</summary>

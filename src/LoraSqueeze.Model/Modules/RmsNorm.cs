@@ -10,9 +10,20 @@ public sealed class RmsNorm(string path, long size, double eps, ScalarType dtype
     public string Path { get; } = path;
     public Tensor Weight { get; } = empty([size], dtype: dtype, device: device);
 
-    /// <summary>x: [..., size] → same shape.</summary>
-    public Tensor Forward(Tensor x)
+    /// <summary>
+    /// x: [..., size] → same shape. Float32 CPU rows outside autograd (serving) go through one fused pass
+    /// (<see cref="Kernels.CpuElementwise.RmsNorm"/>); the expression below is the reference and the training path.
+    /// </summary>
+    public unsafe Tensor Forward(Tensor x)
     {
+        if (x.device_type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32 && Weight.dtype == ScalarType.Float32
+            && x.dim() == 2 && x.is_contiguous() && !x.requires_grad && !Weight.requires_grad)
+        {
+            var y = empty(x.shape, dtype: ScalarType.Float32, device: x.device);   // [rows, size]
+            fixed (byte* px = x.bytes, pw = Weight.bytes, py = y.bytes)
+                Kernels.CpuElementwise.RmsNorm((float*)px, (float*)pw, (float*)py, (int)x.shape[0], (int)x.shape[1], (float)eps);
+            return y;
+        }
         var x32 = x.to_type(ScalarType.Float32);
         var variance = x32.pow(2).mean([-1L], keepdim: true);   // [..., 1]
         var normed = x32 * rsqrt(variance + eps);

@@ -1,0 +1,62 @@
+using LoraSqueeze.Model.Kernels;
+using LoraSqueeze.Model.Modules;
+using static TorchSharp.torch;
+
+namespace LoraSqueeze.Model.Tests;
+
+/// <summary>
+/// The fused decode passes (<see cref="CpuElementwise"/>) against the libtorch expressions they replace, on sizes with
+/// and without a SIMD tail: RMSNorm (the module's fused path vs its expression under autograd), rotate-half RoPE in
+/// place vs <see cref="RotaryEmbedding.Apply"/>, silu(gate) ⊙ up.
+/// </summary>
+public unsafe class CpuElementwiseTests
+{
+    [Theory]
+    [InlineData(1, 128)]
+    [InlineData(5, 37)]
+    [InlineData(16, 2048)]
+    public void RmsNormEqualsTheExpression(int rows, int n)
+    {
+        using var scope = NewDisposeScope();
+        var gen = manual_seed(rows + n);
+        using var norm = new RmsNorm("n", n, 1e-5, ScalarType.Float32, CPU);
+        norm.Weight.copy_(rand(n, generator: gen) + 0.5);
+        var x = randn(rows, n, generator: gen) * 3;
+        var fused = norm.Forward(x);                                   // the kernel (no autograd)
+        var reference = norm.Forward(x.clone().requires_grad_(true));  // the expression (autograd on x)
+        Assert.True(fused.allclose(reference.detach(), rtol: 1e-5, atol: 1e-6));
+    }
+
+    [Theory]
+    [InlineData(1, 4, 64)]
+    [InlineData(3, 2, 12)]     // half = 6: no full vector, all tail
+    [InlineData(8, 8, 128)]
+    public void RopeInPlaceEqualsRotateHalf(int tokens, int heads, int d)
+    {
+        using var scope = NewDisposeScope();
+        var gen = manual_seed(tokens * 100 + d);
+        var x = randn(tokens, heads, d, generator: gen);
+        var angles = rand(tokens, d, generator: gen) * 6;
+        var cos = angles.cos().contiguous();
+        var sin = angles.sin().contiguous();
+        var expected = RotaryEmbedding.Apply(x, cos, sin);
+        var y = x.clone();
+        fixed (byte* py = y.bytes, pc = cos.bytes, ps = sin.bytes)
+            CpuElementwise.RopeInPlace((float*)py, tokens, heads, d, (float*)pc, (float*)ps);
+        Assert.True(y.allclose(expected, rtol: 1e-5, atol: 1e-6));
+    }
+
+    [Fact]
+    public void SiluMulEqualsTheExpression()
+    {
+        using var scope = NewDisposeScope();
+        var gen = manual_seed(5);
+        var gate = randn(3, 101, generator: gen) * 4;
+        var up = randn(3, 101, generator: gen);
+        var expected = nn.functional.silu(gate) * up;
+        var g = gate.clone();
+        fixed (byte* pg = g.bytes, pu = up.bytes)
+            CpuElementwise.SiluMulInPlace((float*)pg, (float*)pu, g.numel());
+        Assert.True(g.allclose(expected, rtol: 1e-5, atol: 1e-6));
+    }
+}
