@@ -37,12 +37,7 @@ public static class PeerComparison
     public static void Run(ComparisonOptions o, TextWriter log)
     {
         Directory.CreateDirectory(o.Work);
-        var (hidden, layers) = o.Shape switch
-        {
-            "h1024" => (1024, 4),
-            "h2048" => (2048, 8),
-            _ => throw new ArgumentException($"--shape must be h1024 or h2048, got '{o.Shape}'"),
-        };
+        var (hidden, layers) = Workload.Shape(o.Shape);
         TorchRuntime.EnsureInitialized();
         string modelDir = AssetWriter.EnsureModel(Path.Combine(o.Work, o.Shape, "model"), hidden, layers);
         var set = AssetWriter.EnsureAdapters(modelDir, Path.Combine(o.Work, o.Shape, "adapters"), 8, [o.AdapterRank], 8, 42);

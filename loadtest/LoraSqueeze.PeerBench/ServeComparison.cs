@@ -34,12 +34,7 @@ public static class ServeComparison
 {
     public static async Task RunAsync(ServeComparisonOptions o, TextWriter log, CancellationToken ct = default)
     {
-        var (hidden, layers) = o.Shape switch
-        {
-            "h1024" => (1024, 4),
-            "h2048" => (2048, 8),
-            _ => throw new ArgumentException($"--shape must be h1024 or h2048, got '{o.Shape}'"),
-        };
+        var (hidden, layers) = Workload.Shape(o.Shape);
         TorchRuntime.EnsureInitialized(o.Threads);
         string modelDir = AssetWriter.EnsureModel(Path.Combine(o.Work, o.Shape, "model"), hidden, layers);
         var set = AssetWriter.EnsureAdapters(modelDir, Path.Combine(o.Work, o.Shape, "adapters"), 8, [16], 8, 42);

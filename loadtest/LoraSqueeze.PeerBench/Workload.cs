@@ -18,6 +18,14 @@ public static class Workload
     public static int[] Prompt(int row, int length, int vocab) =>
         Enumerable.Range(0, length).Select(j => (7 * j + 13 * row + 5) % (vocab - 3)).ToArray();
 
+    /// <summary>The comparison's model shapes: h1024 (the load test's model: hidden 1024, 4 layers) or h2048 (hidden 2048, 8 layers).</summary>
+    public static (int Hidden, int Layers) Shape(string name) => name switch
+    {
+        "h1024" => (1024, 4),
+        "h2048" => (2048, 8),
+        _ => throw new ArgumentException($"--shape must be h1024 or h2048, got '{name}'"),
+    };
+
     public static int Rows(string test) => test.StartsWith("b8", StringComparison.Ordinal) ? 8 : 1;
 
     public static double Median(IEnumerable<double> xs)
