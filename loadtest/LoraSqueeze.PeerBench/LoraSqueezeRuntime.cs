@@ -73,8 +73,10 @@ public sealed class LoraSqueezeRuntime : IDisposable
         }
         using var kv = _model.CreateCache(rows, promptLength + generate + 8);
         int[] next;
+        var prefill = Stopwatch.StartNew();
         using (NewDisposeScope())
             next = ArgMax(_model.Forward(Enumerable.Range(0, rows).Select(i => new SequenceChunk(i, 0, Workload.Prompt(i, promptLength, Vocab), SlotOf(i))).ToList(), kv));
+        double prefillMs = prefill.Elapsed.TotalMilliseconds;
         var steps = new List<double>();
         var row0 = new List<int> { next[0] };
         var total = Stopwatch.StartNew();
@@ -93,33 +95,9 @@ public sealed class LoraSqueezeRuntime : IDisposable
         {
             Impl = "lorasqueeze", Weights = weights, Test = test, Threads = _threads, Round = round, Rep = rep, Rows = rows,
             Tokens = rows * generate, Milliseconds = total.Elapsed.TotalMilliseconds, StepMsMedian = Workload.Median(steps), Row0 = row0.Take(16).ToList(),
+            PrefillMs = prefillMs,
         };
     }
-
-    /// <summary>
-    /// The work a server does for 8 requests on the 8 adapters: the prompts' prefill as one forward, then
-    /// <paramref name="generate"/> batched decode steps; output tokens per second including the prefill.
-    /// </summary>
-    public double RunWithPrefill(int promptLength, int generate, bool warmup)
-    {
-        using var mode = inference_mode();
-        const int rows = 8;
-        using var kv = _model.CreateCache(rows, promptLength + generate + 8);
-        var sw = Stopwatch.StartNew();
-        int[] next;
-        using (NewDisposeScope())
-            next = ArgMax(_model.Forward(Enumerable.Range(0, rows).Select(i => new SequenceChunk(i, 0, Workload.Prompt(i, promptLength, Vocab), MixedSlot(i))).ToList(), kv));
-        for (int g = 0; g < generate - 1; g++)
-        {
-            using var scope = NewDisposeScope();
-            var cur = next;
-            next = ArgMax(_model.Forward(Enumerable.Range(0, rows).Select(i => new SequenceChunk(i, promptLength + g, [cur[i]], MixedSlot(i))).ToList(), kv));
-        }
-        return warmup ? 0 : rows * generate / sw.Elapsed.TotalSeconds;
-    }
-
-    /// <summary>Row i's slot in the 8-adapter tests: adapter i mod n, or the base model without adapters.</summary>
-    private int MixedSlot(int row) => _adapters == 0 ? -1 : row % _adapters;
 
     private static int[] ArgMax(Tensor logits)
     {

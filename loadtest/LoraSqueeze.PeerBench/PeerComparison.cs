@@ -37,10 +37,8 @@ public static class PeerComparison
     public static void Run(ComparisonOptions o, TextWriter log)
     {
         Directory.CreateDirectory(o.Work);
-        var (hidden, layers) = Workload.Shape(o.Shape);
         TorchRuntime.EnsureInitialized();
-        string modelDir = AssetWriter.EnsureModel(Path.Combine(o.Work, o.Shape, "model"), hidden, layers);
-        var set = AssetWriter.EnsureAdapters(modelDir, Path.Combine(o.Work, o.Shape, "adapters"), 8, [o.AdapterRank], 8, 42);
+        var (modelDir, set) = Workload.EnsureAssets(o.Work, o.Shape, o.AdapterRank);
         var adapterDirs = Enumerable.Range(0, 8).Select(k => Path.Combine(set.Root, "_pool", $"r{o.AdapterRank}-{k}")).ToList();
         string gguf = Path.Combine(o.Work, o.Shape, "gguf");
         Directory.CreateDirectory(gguf);

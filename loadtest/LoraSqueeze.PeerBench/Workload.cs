@@ -18,13 +18,22 @@ public static class Workload
     public static int[] Prompt(int row, int length, int vocab) =>
         Enumerable.Range(0, length).Select(j => (7 * j + 13 * row + 5) % (vocab - 3)).ToArray();
 
-    /// <summary>The comparison's model shapes: h1024 (the load test's model: hidden 1024, 4 layers) or h2048 (hidden 2048, 8 layers).</summary>
-    public static (int Hidden, int Layers) Shape(string name) => name switch
+    /// <summary>
+    /// The model of a shape — h1024 (the load test's model: hidden 1024, 4 layers) or h2048 (hidden 2048, 8 layers) —
+    /// and eight PEFT LoRA adapters of <paramref name="adapterRank"/> for it, under <paramref name="work"/>/shape,
+    /// written once by the load test's asset writer (ids a0000…a0007, one physical adapter each).
+    /// </summary>
+    public static (string ModelDir, LoadTest.Comparison.AdapterSet Adapters) EnsureAssets(string work, string shape, int adapterRank)
     {
-        "h1024" => (1024, 4),
-        "h2048" => (2048, 8),
-        _ => throw new ArgumentException($"--shape must be h1024 or h2048, got '{name}'"),
-    };
+        var (hidden, layers) = shape switch
+        {
+            "h1024" => (1024, 4),
+            "h2048" => (2048, 8),
+            _ => throw new ArgumentException($"--shape must be h1024 or h2048, got '{shape}'"),
+        };
+        string modelDir = LoadTest.Comparison.AssetWriter.EnsureModel(Path.Combine(work, shape, "model"), hidden, layers);
+        return (modelDir, LoadTest.Comparison.AssetWriter.EnsureAdapters(modelDir, Path.Combine(work, shape, "adapters"), 8, [adapterRank], 8, 42));
+    }
 
     public static int Rows(string test) => test.StartsWith("b8", StringComparison.Ordinal) ? 8 : 1;
 
@@ -51,6 +60,8 @@ public sealed record Measurement
     [JsonPropertyName("tokens")] public int Tokens { get; init; }
     [JsonPropertyName("ms")] public double Milliseconds { get; init; }
     [JsonPropertyName("step_ms_median")] public double StepMsMedian { get; init; }
+    /// <summary>LoraSqueeze's decode tests: the prompts' prefill before the timed steps (not in <see cref="Milliseconds"/>); 0 for llama.cpp.</summary>
+    [JsonPropertyName("prefill_ms")] public double PrefillMs { get; init; }
     [JsonIgnore] public double TokensPerSecond => Tokens / (Milliseconds / 1000);
     /// <summary>Greedy tokens of row 0 (the first 16): both runtimes must agree on f32 weights.</summary>
     [JsonPropertyName("row0")] public IReadOnlyList<int> Row0 { get; init; } = [];

@@ -149,8 +149,6 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
         TimeSpan duration, CancellationToken ct)
     {
         var s = settings;
-        using var http = new HttpClient();
-        var loadBefore = MachineInfo.LoadAverage();
         var options = new LoadOptions
         {
             Mode = LoadMode.Closed,
@@ -161,13 +159,24 @@ public sealed class ComparisonRunner(ComparisonSettings settings, TextWriter log
             WarmupAdapter = warmupAdapter,
             ProgressInterval = TimeSpan.FromSeconds(s.Quick ? 5 : 15),
         };
+        return await MeasureClosedLoopAsync(server, name, workload, options, log, ct);
+    }
+
+    /// <summary>
+    /// One closed-loop window against <paramref name="server"/>: the load generator's requests, the server's counters
+    /// over the measured window only (read after the warm-up) and its steady output tokens per second.
+    /// </summary>
+    public static async Task<LoadReport> MeasureClosedLoopAsync(ServerProcess server, string name, WorkloadSpec workload, LoadOptions options,
+        TextWriter? log, CancellationToken ct)
+    {
+        using var http = new HttpClient();
+        var loadBefore = MachineInfo.LoadAverage();
         var runner = new LoadRunner(server.GrpcUri, log);
-        // Counters are read after the warm-up so they cover the measured window only.
         ServerCounters? before = null;
         var steady = new SteadyStateProbe(async token => (await ServerCounters.ScrapeAsync(http, server.MetricsUri, token)).GeneratedTokens);
         var results = await runner.RunAsync(workload, options, async () => before = await ServerCounters.ScrapeAsync(http, server.MetricsUri, ct), steady, ct);
         var after = await ServerCounters.ScrapeAsync(http, server.MetricsUri, ct);
-        return LoadReport.From(name, server.GrpcUri.ToString(), $"closed loop, {s.Concurrency} clients",
+        return LoadReport.From(name, server.GrpcUri.ToString(), $"closed loop, {options.Concurrency} clients",
             Describe(workload), results, before is null ? after : after.Minus(before), loadBefore, MachineInfo.LoadAverage(),
             steady.OutputTokensPerSecond ?? double.NaN);
     }

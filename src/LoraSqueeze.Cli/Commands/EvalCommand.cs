@@ -70,7 +70,8 @@ public static class EvalCommand
     }
 
     /// <summary>An adapter folder, or every adapter folder inside a folder (name order).</summary>
-    private static List<string> AdapterFolders(string path)
+    /// <summary>An adapter folder, or the adapter folders inside one (name order); refused by name when there are none.</summary>
+    public static List<string> AdapterFolders(string path)
     {
         if (File.Exists(Path.Combine(path, "adapter_config.json"))) return [path];
         if (!Directory.Exists(path)) throw new ArgumentException($"--adapter {path}: no such folder");

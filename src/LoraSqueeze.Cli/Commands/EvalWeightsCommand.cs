@@ -51,9 +51,7 @@ public static class EvalWeightsCommand
             {
                 if (parse.GetValue(adapter) is { } path)
                 {
-                    var dirs = File.Exists(Path.Combine(path, AdapterConfig.FileName)) ? [path]
-                        : Directory.Exists(path) ? Directory.GetDirectories(path).Where(d => File.Exists(Path.Combine(d, AdapterConfig.FileName))).Order(StringComparer.Ordinal).ToList()
-                        : throw new ArgumentException($"--adapter {path}: no such folder");
+                    var dirs = EvalCommand.AdapterFolders(path);
                     foreach (var d in dirs)
                         cases.Add((Path.GetFileName(d), AdapterSqueezer.LoadAndSqueeze(d, parse.GetValue(rank), new SqueezeOptions(), modelDir).Weights));
                 }

@@ -17,8 +17,7 @@ namespace LoraSqueeze.Core.Torch;
 /// </summary>
 public static unsafe class TorchThreading
 {
-    private static readonly Lazy<(nint Omp, nint Mkl)> Exports = new(Resolve);
-    private static readonly Lazy<nint> OmpGetMaxThreads = new(() => ResolveGomp("omp_get_max_threads"));
+    private static readonly Lazy<(nint Omp, nint OmpGet, nint Mkl)> Exports = new(Resolve);
 
     /// <summary>
     /// Runs libtorch's ops on the calling thread with one OpenMP thread until the scope ends, then restores the
@@ -29,8 +28,7 @@ public static unsafe class TorchThreading
     /// </summary>
     public static OpenMpThreadScope OneOpenMpThread()
     {
-        var set = Exports.Value.Omp;
-        var get = OmpGetMaxThreads.Value;
+        var (set, get, _) = Exports.Value;
         if (set == 0 || get == 0) return default;
         int previous = ((delegate* unmanaged<int>)get)();
         if (previous == 1) return default;
@@ -56,18 +54,6 @@ public static unsafe class TorchThreading
         }
     }
 
-    private static nint ResolveGomp(string symbol)
-    {
-        if (!OperatingSystem.IsLinux()) return 0;
-        TorchRuntime.EnsureInitialized();
-        foreach (var line in File.ReadLines("/proc/self/maps"))
-        {
-            int slash = line.IndexOf('/', StringComparison.Ordinal);
-            if (slash >= 0 && Path.GetFileName(line[slash..]).StartsWith("libgomp", StringComparison.Ordinal)) return Export(line[slash..], symbol);
-        }
-        return 0;
-    }
-
     [ThreadStatic]
     private static bool t_limited;
 
@@ -85,7 +71,7 @@ public static unsafe class TorchThreading
         {
             torch.ones(64).add_(1);
         }
-        var (omp, mkl) = Exports.Value;
+        var (omp, _, mkl) = Exports.Value;
         if (omp == 0) return false;
         ((delegate* unmanaged<int, void>)omp)(1);
         if (mkl != 0) ((delegate* unmanaged<int, int>)mkl)(1);
@@ -94,9 +80,9 @@ public static unsafe class TorchThreading
     }
 
     /// <summary>The libgomp and libtorch_cpu this process has loaded (from /proc/self/maps, so never a second copy).</summary>
-    private static (nint Omp, nint Mkl) Resolve()
+    private static (nint Omp, nint OmpGet, nint Mkl) Resolve()
     {
-        if (!OperatingSystem.IsLinux()) return (0, 0);
+        if (!OperatingSystem.IsLinux()) return (0, 0, 0);
         TorchRuntime.EnsureInitialized();
         string? gomp = null, torchCpu = null;
         foreach (var line in File.ReadLines("/proc/self/maps"))
@@ -108,7 +94,7 @@ public static unsafe class TorchThreading
             if (gomp is null && name.StartsWith("libgomp", StringComparison.Ordinal)) gomp = path;
             if (torchCpu is null && name == "libtorch_cpu.so") torchCpu = path;
         }
-        return (Export(gomp, "omp_set_num_threads"), Export(torchCpu, "MKL_Set_Num_Threads_Local"));
+        return (Export(gomp, "omp_set_num_threads"), Export(gomp, "omp_get_max_threads"), Export(torchCpu, "MKL_Set_Num_Threads_Local"));
     }
 
     private static nint Export(string? library, string symbol) =>

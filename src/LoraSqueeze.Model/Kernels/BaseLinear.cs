@@ -18,36 +18,34 @@ public static class BaseLinear
     public static unsafe Tensor Forward(Tensor x, PackedWeight weight, Tensor? bias, BaseKernel kernel, int threads)
     {
         if (weight.Scales is null && weight.DType == x.dtype) return Forward(x, weight.Data, bias, kernel, threads);
-        bool fewRows = kernel == BaseKernel.FewRows && CpuFewRowGemm.SupportsPacked && x.dim() == 2 && x.shape[0] <= CpuFewRowGemm.MaxRows
-            && x.device_type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32 && (bias is null || (bias.dtype == ScalarType.Float32 && bias.is_contiguous()))
-            && weight.Data.is_contiguous() && (weight.DType == ScalarType.BFloat16 || weight.DType == ScalarType.Int8);
-        if (!fewRows)
+        if (!OnCpuKernels(x, bias, kernel) || !CpuFewRowGemm.SupportsPacked)
         {
-            if (kernel == BaseKernel.FewRows && CpuFewRowGemm.SupportsPacked && x.device_type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32)
-            {
-                using var widened = WidenIntoScratch(weight, threads);   // [out, in], a view of the thread's scratch
-                return nn.functional.linear(x, widened, bias);
-            }
             using var dense = weight.ToDense(x.dtype);                // [out, in]
             return nn.functional.linear(x, dense, bias);
+        }
+        if (x.shape[0] > CpuFewRowGemm.MaxRows)
+        {
+            using var widened = WidenIntoScratch(weight, threads);    // [out, in], a view of the thread's scratch
+            return nn.functional.linear(x, widened, bias);
         }
         var xc = x.is_contiguous() ? x : x.contiguous();              // [T, in]
         int rows = (int)xc.shape[0], inF = (int)xc.shape[1], outF = (int)weight.OutFeatures;
         var y = empty([rows, outF], dtype: ScalarType.Float32, device: x.device);   // [T, out]
-        fixed (byte* px = xc.bytes, pw = weight.Data.bytes, py = y.bytes, pb = bias is null ? Span<byte>.Empty : bias.bytes)
+        fixed (byte* px = xc.bytes, pw = weight.Data.bytes, py = y.bytes, pb = bias is null ? Span<byte>.Empty : bias.bytes,
+               ps = weight.Scales is null ? Span<byte>.Empty : weight.Scales.bytes)
         {
             if (weight.DType == ScalarType.BFloat16)
-            {
                 CpuFewRowGemm.ApplyBf16((float*)px, rows, (ushort*)pw, (float*)pb, (float*)py, inF, outF, threads);
-            }
             else
-            {
-                fixed (byte* ps = weight.Scales!.bytes)
-                    CpuFewRowGemm.ApplyInt8((float*)px, rows, (sbyte*)pw, (float*)ps, (float*)pb, (float*)py, inF, outF, threads);
-            }
+                CpuFewRowGemm.ApplyInt8((float*)px, rows, (sbyte*)pw, (float*)ps, (float*)pb, (float*)py, inF, outF, threads);
         }
         return y;
     }
+
+    /// <summary>Where the hand kernels apply: the few-row kernel chosen, float32 [T, in] rows on the CPU, a float32 contiguous bias or none.</summary>
+    private static bool OnCpuKernels(Tensor x, Tensor? bias, BaseKernel kernel) =>
+        kernel == BaseKernel.FewRows && x.dim() == 2 && x.device_type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32
+        && (bias is null || (bias.dtype == ScalarType.Float32 && bias.is_contiguous()));
 
     /// <summary>The engine thread's widening scratch (float32), grown to the largest packed weight it has widened.</summary>
     [ThreadStatic] private static Tensor? t_scratch;
@@ -71,24 +69,13 @@ public static class BaseLinear
     /// <summary>x: [T, in] (or [.., in] for libtorch), weight: [out, in], bias: [out] or null → [T, out].</summary>
     public static unsafe Tensor Forward(Tensor x, Tensor weight, Tensor? bias, BaseKernel kernel, int threads)
     {
-        if (kernel != BaseKernel.FewRows || x.dim() != 2 || x.shape[0] > CpuFewRowGemm.MaxRows || x.device_type != TorchSharp.DeviceType.CPU
-            || x.dtype != ScalarType.Float32 || weight.dtype != ScalarType.Float32 || (bias is not null && bias.dtype != ScalarType.Float32)
-            || !weight.is_contiguous() || (bias is not null && !bias.is_contiguous()))
+        if (!OnCpuKernels(x, bias, kernel) || x.shape[0] > CpuFewRowGemm.MaxRows || weight.dtype != ScalarType.Float32 || !weight.is_contiguous())
             return nn.functional.linear(x, weight, bias);
         var xc = x.is_contiguous() ? x : x.contiguous();              // [T, in]
         int rows = (int)xc.shape[0], inF = (int)xc.shape[1], outF = (int)weight.shape[0];
         var y = empty([rows, outF], dtype: ScalarType.Float32, device: x.device);   // [T, out]
-        fixed (byte* px = xc.bytes, pw = weight.bytes, py = y.bytes)
-        {
-            if (bias is null)
-            {
-                CpuFewRowGemm.Apply((float*)px, rows, (float*)pw, null, (float*)py, inF, outF, threads);
-            }
-            else
-            {
-                fixed (byte* pb = bias.bytes) CpuFewRowGemm.Apply((float*)px, rows, (float*)pw, (float*)pb, (float*)py, inF, outF, threads);
-            }
-        }
+        fixed (byte* px = xc.bytes, pw = weight.bytes, py = y.bytes, pb = bias is null ? Span<byte>.Empty : bias.bytes)
+            CpuFewRowGemm.Apply((float*)px, rows, (float*)pw, (float*)pb, (float*)py, inF, outF, threads);
         return y;
     }
 }

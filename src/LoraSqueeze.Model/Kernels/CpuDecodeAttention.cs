@@ -24,7 +24,7 @@ internal static unsafe class CpuDecodeAttention
         // (sequence, head) pairs split across threads in interleaved order (sequences differ in length); each part
         // has its own maxLen floats of the score scratch.
         int items = cacheRows.Length * heads;
-        int parts = Math.Min(Math.Min(threads, KernelPool.Shared.Width), items);
+        int parts = KernelPool.Shared.Parts(threads, items);
         if (parts <= 1)
         {
             Range(q, keys, values, cacheRows, lengths, o, heads, kvHeads, headDim, maxLen, scores, 0, 1);

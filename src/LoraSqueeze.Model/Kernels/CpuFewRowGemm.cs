@@ -39,7 +39,7 @@ internal static unsafe class CpuFewRowGemm
     /// </summary>
     public static void Widen(byte* w, bool int8, float* scales, float* dst, int outFeatures, int inFeatures, int threads)
     {
-        int parts = Math.Clamp(Math.Min(Math.Min(threads, KernelPool.Shared.Width), outFeatures / 64), 1, Math.Max(1, threads));
+        int parts = KernelPool.Shared.Parts(threads, outFeatures / 64);
         int per = (outFeatures + parts - 1) / parts;
         nint pw = (nint)w, ps = (nint)scales, pd = (nint)dst;   // raw pointers cannot be captured by a lambda
         KernelPool.Shared.For(parts, part =>
@@ -67,7 +67,7 @@ internal static unsafe class CpuFewRowGemm
     {
         if (rows == 0 || outFeatures == 0) return;
         // Blocks of an even number of output rows (the pair loop) of at least 64, so tiny layers stay on one thread.
-        int parts = Math.Clamp(Math.Min(Math.Min(threads, KernelPool.Shared.Width), outFeatures / 64), 1, threads);
+        int parts = KernelPool.Shared.Parts(threads, outFeatures / 64);
         if (parts == 1)
         {
             Block<TW>(x, rows, w, scales, bias, y, inFeatures, outFeatures, 0, outFeatures);

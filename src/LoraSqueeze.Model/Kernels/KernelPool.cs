@@ -49,10 +49,16 @@ public sealed class KernelPool
     /// <summary>Parts this pool can run at once (the calling thread and its workers).</summary>
     public int Width => _workers.Length + 1;
 
-    /// <summary>Runs <paramref name="body"/>(0 .. parts−1), part 0 on the calling thread; returns when all are done.</summary>
+    /// <summary>How many parts to split work of <paramref name="items"/> independent pieces into with <paramref name="threads"/> threads (1 ..= <see cref="Width"/>).</summary>
+    public int Parts(int threads, int items) => Math.Clamp(Math.Min(threads, items), 1, Width);
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(0 .. parts−1), part 0 on the calling thread; returns when all are done.
+    /// <paramref name="parts"/> comes from <see cref="Parts"/>: callers split their work by it, so it is never cut here.
+    /// </summary>
     public void For(int parts, Action<int> body)
     {
-        parts = Math.Min(parts, Width);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(parts, Width);
         if (parts <= 1)
         {
             body(0);

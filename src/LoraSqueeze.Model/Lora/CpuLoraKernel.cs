@@ -51,7 +51,7 @@ internal static unsafe class CpuLoraKernel
             for (int i = 0; i < n; i++) RowSlots(x, y, stacks, rows[i], slots, slotStart[i], slotStart[i + 1]);
             return;
         }
-        int parts = Math.Min(Math.Min(threads, n), Kernels.KernelPool.Shared.Width);
+        int parts = Kernels.KernelPool.Shared.Parts(threads, n);
         nint px = (nint)x, py = (nint)y; // raw pointers cannot be captured by a lambda
         Kernels.KernelPool.Shared.For(parts, part =>
         {
