@@ -44,7 +44,7 @@ public static class PeerBenchCli
         var serveShape = new Option<string>("--shape") { Description = "h1024 or h2048.", DefaultValueFactory = _ => "h1024" };
         var serveRounds = new Option<int>("--rounds") { Description = "Rounds (each: one in-process and one server window, order alternating).", DefaultValueFactory = _ => 2 };
         var serveWork = new Option<string>("--work") { Description = "Scratch folder for models and adapters.", DefaultValueFactory = _ => "artifacts/peerbench" };
-        var serveWeights = new Option<string>("--weights") { Description = "f32, int8 or bf16.", DefaultValueFactory = _ => "f32" };
+        var serveWeights = new Option<string>("--weights") { Description = "f32, int8, w8a8 or bf16.", DefaultValueFactory = _ => "f32" };
         var serveThreads = new Option<int>("--threads") { Description = "Threads (in process; the server uses all cores).", DefaultValueFactory = _ => 2 };
         var launcher = new Option<string>("--launcher") { Description = "The lorasqueeze launcher that starts the server.", DefaultValueFactory = _ => "./lorasqueeze" };
         var serve = new Command("serve", "The server's overhead: the same 8-adapter requests in process and through lorasqueeze serve.")
@@ -117,6 +117,8 @@ public static class PeerBenchCli
         "f32" => new ModelLoadOptions(),
         "bf16" => new ModelLoadOptions { WeightDType = TorchSharp.torch.ScalarType.BFloat16 },
         "int8" => new ModelLoadOptions { WeightDType = TorchSharp.torch.ScalarType.Int8 },
-        _ => throw new ArgumentException($"LoraSqueeze weight type '{weights}' is not one of f32, bf16, int8"),
+        // int8 weights × int8 activations (serve --weight-dtype int8 --activation-dtype int8): llama.cpp Q8_0's scheme.
+        "w8a8" => new ModelLoadOptions { WeightDType = TorchSharp.torch.ScalarType.Int8, Int8Activations = true },
+        _ => throw new ArgumentException($"LoraSqueeze weight type '{weights}' is not one of f32, bf16, int8, w8a8"),
     };
 }

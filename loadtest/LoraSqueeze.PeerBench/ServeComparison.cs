@@ -44,7 +44,13 @@ public static class ServeComparison
         [
             "--model", modelDir, "--adapters", set.Root, "--max-batch", "8", "--target-rank", "16", "--slots", "16",
             "--host-cache", "2GiB",
-            "--weight-dtype", o.Weights == "f32" ? "float32" : o.Weights == "bf16" ? "bfloat16" : o.Weights,
+            .. o.Weights switch
+            {
+                "f32" => ["--weight-dtype", "float32"],
+                "bf16" => ["--weight-dtype", "bfloat16"],
+                "w8a8" => ["--weight-dtype", "int8", "--activation-dtype", "int8"],
+                _ => new[] { "--weight-dtype", o.Weights },
+            },
         ];
         log.WriteLine($"starting {launcher} serve ({string.Join(' ', serveArgs)})");
         var serverLog = Path.Combine(o.Work, $"serve-{o.Shape}.log");

@@ -43,6 +43,8 @@ public sealed class CausalLM : IDisposable
             if (options.ForTraining)
                 throw new ArgumentException($"base weights stored as {wd} cannot be trained through; train on float32 weights");
         }
+        if (options.Int8Activations && options.WeightDType != ScalarType.Int8)
+            throw new ArgumentException($"int8 activations multiply int8 weights; the base weights are stored as {options.WeightDType?.ToString() ?? ComputeDType.ToString()} (set the weight dtype to int8)");
         // Everything is created under inference mode, the mode every later write (load, install, cache) runs in;
         // a model built for training is not, so that autograd can save its weights for backward.
         using IDisposable? mode = options.ForTraining ? null : inference_mode();
@@ -56,6 +58,17 @@ public sealed class CausalLM : IDisposable
         KernelThreads = Math.Max(1, options.KernelThreads ?? get_num_threads());
         foreach (var p in Projections) p.Threads = KernelThreads;
         foreach (var l in Layers) l.SelfAttn.Threads = KernelThreads;
+        SetInt8Activations(options.Int8Activations);
+    }
+
+    /// <summary>Whether int8 base weights multiply int8-quantised activation rows in decode steps (<see cref="ModelLoadOptions.Int8Activations"/>).</summary>
+    public bool Int8Activations { get; private set; }
+
+    /// <summary>Switches int8 activations for every projection and the LM head (between steps only; float32 rows are the reference).</summary>
+    public void SetInt8Activations(bool on)
+    {
+        Int8Activations = on;
+        foreach (var p in Projections) p.Int8Activations = on;
     }
 
     /// <summary>Threads the CPU kernels split a decode step over (<see cref="ModelLoadOptions.KernelThreads"/>).</summary>
@@ -218,7 +231,7 @@ public sealed class CausalLM : IDisposable
         var last = Norm.Forward(x.index_select(0, batch.OutputRows));                        // [R, hidden], caller order
         var logits = _packedHead is null
             ? Kernels.BaseLinear.Forward(last, LmHead, null, BaseKernel, KernelThreads)     // [R, vocab]
-            : Kernels.BaseLinear.Forward(last, _packedHead, null, BaseKernel, KernelThreads);
+            : Kernels.BaseLinear.Forward(last, _packedHead, null, BaseKernel, KernelThreads, Int8Activations);
         return logits.to_type(ScalarType.Float32);
     }
 

@@ -80,6 +80,14 @@ public sealed record ModelLoadOptions
     /// </summary>
     public TorchSharp.torch.ScalarType? WeightDType { get; init; }
 
+    /// <summary>
+    /// With <see cref="WeightDType"/> int8: quantise a decode step's activation rows to int8 in blocks of 32 and multiply
+    /// int8 × int8 (<see cref="Kernels.CpuInt8DotGemm"/>, llama.cpp's Q8_0 scheme) instead of widening the weights to
+    /// float32 against float32 rows. Faster on a CPU where the widening is the bottleneck; costs a little accuracy
+    /// (<c>lorasqueeze eval-weights</c> measures it). Prefill still multiplies float32. Refused without int8 weights.
+    /// </summary>
+    public bool Int8Activations { get; init; }
+
     /// <summary>Compute dtype override; null = float32 on CPU, the stored dtype (config torch_dtype) on a GPU.</summary>
     public TorchSharp.torch.ScalarType? ComputeDType { get; init; }
 

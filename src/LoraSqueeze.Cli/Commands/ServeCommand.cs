@@ -42,6 +42,7 @@ public static class ServeCommand
         };
         var paddedMaxRank = new Option<int?>("--padded-max-rank") { Description = $"Slot rank of the padded layout (default {d.PaddedMaxRank})." };
         var weightDType = new Option<string?>("--weight-dtype") { Description = "Base weight storage: float32 (default), bfloat16 (half the bytes a step reads) or int8 (a quarter, per-row scales). CPU only." };
+        var activationDType = new Option<string?>("--activation-dtype") { Description = "What int8 base weights multiply in decode steps: float32 rows (default) or int8 rows in blocks of 32 (llama.cpp's Q8_0 scheme; needs --weight-dtype int8)." };
         var slotDType = new Option<string?>("--slot-dtype") { Description = "Device slot storage: float32 (default), bfloat16 (half the bytes) or int8 (a quarter, per-row scales)." };
         var kernel = new Option<LoraKernel?>("--lora-kernel") { Description = "LoRA kernel: bgmv (default), segmented or gathered." };
         var minEnergy = new Option<double?>("--min-energy")
@@ -57,7 +58,7 @@ public static class ServeCommand
         var cmd = new Command("serve", "Run the inference server: gRPC and the OpenAI-compatible HTTP API (the demo model when no --model is given).")
         {
             model, adapters, config, port, metricsPort, httpPort, servedName, targetRank, slots, hostCache, maxBatch, queue, adminToken, adminTokenFile, device,
-            layout, paddedMaxRank, slotDType, weightDType, kernel, minEnergy, maxSlotsPerAdapter, floorMeasure, belowFloor, preload,
+            layout, paddedMaxRank, slotDType, weightDType, activationDType, kernel, minEnergy, maxSlotsPerAdapter, floorMeasure, belowFloor, preload,
         };
         // Everything, flag parsing included (--host-cache abc), runs inside CliErrors: one line on stderr, no trace.
         cmd.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
@@ -82,6 +83,7 @@ public static class ServeCommand
                 if (parse.GetValue(paddedMaxRank) is { } pr) o.PaddedMaxRank = pr;
                 if (parse.GetValue(slotDType) is { } sd) o.SlotDType = sd;
                 if (parse.GetValue(weightDType) is { } wd) o.WeightDType = wd;
+                if (parse.GetValue(activationDType) is { } ad) o.ActivationDType = ad;
                 if (parse.GetValue(kernel) is { } k) o.LoraKernel = k;
                 if (parse.GetValue(minEnergy) is { } me) o.MinRetainedEnergy = me;
                 if (parse.GetValue(maxSlotsPerAdapter) is { } ms) o.MaxSlotsPerAdapter = ms;

@@ -14,8 +14,11 @@ public static class BaseLinear
     /// <summary>
     /// x: [T, in], weight: [out, in] stored as float32, bfloat16 or int8, bias: [out] or null → [T, out].
     /// <paramref name="threads"/>: threads the few-row kernel splits the outputs over (the model's kernel threads).
+    /// <paramref name="int8Activations"/>: with an int8 weight, a decode step's rows are quantised to int8 blocks
+    /// (<see cref="ActivationQuantizer"/>) and multiplied int8 × int8 (<see cref="CpuInt8DotGemm"/>), as llama.cpp's
+    /// Q8_0 does; without it the rows stay float32 and the weight is widened (the reference).
     /// </summary>
-    public static unsafe Tensor Forward(Tensor x, PackedWeight weight, Tensor? bias, BaseKernel kernel, int threads)
+    public static unsafe Tensor Forward(Tensor x, PackedWeight weight, Tensor? bias, BaseKernel kernel, int threads, bool int8Activations = false)
     {
         if (weight.Scales is null && weight.DType == x.dtype) return Forward(x, weight.Data, bias, kernel, threads);
         if (!OnCpuKernels(x, bias, kernel) || !CpuFewRowGemm.SupportsPacked)
@@ -34,7 +37,22 @@ public static class BaseLinear
         fixed (byte* px = xc.bytes, pw = weight.Data.bytes, py = y.bytes, pb = bias is null ? Span<byte>.Empty : bias.bytes,
                ps = weight.Scales is null ? Span<byte>.Empty : weight.Scales.bytes)
         {
-            if (weight.DType == ScalarType.BFloat16)
+            if (int8Activations && weight.DType == ScalarType.Int8 && CpuInt8DotGemm.Supports(inF))
+            {
+                int need = rows * inF;
+                if (t_xq is null || t_xq.Length < need)
+                {
+                    t_xq = new sbyte[need];
+                    t_xs = new float[need / ActivationQuantizer.Block];
+                }
+                fixed (sbyte* pq = t_xq)
+                fixed (float* pqs = t_xs)
+                {
+                    ActivationQuantizer.Quantize((float*)px, rows, inF, pq, pqs);
+                    CpuInt8DotGemm.Apply(pq, pqs, rows, (sbyte*)pw, (float*)ps, (float*)pb, (float*)py, inF, outF, threads);
+                }
+            }
+            else if (weight.DType == ScalarType.BFloat16)
                 CpuFewRowGemm.ApplyBf16((float*)px, rows, (ushort*)pw, (float*)pb, (float*)py, inF, outF, threads);
             else
                 CpuFewRowGemm.ApplyInt8((float*)px, rows, (sbyte*)pw, (float*)ps, (float*)pb, (float*)py, inF, outF, threads);
@@ -46,6 +64,10 @@ public static class BaseLinear
     private static bool OnCpuKernels(Tensor x, Tensor? bias, BaseKernel kernel) =>
         kernel == BaseKernel.FewRows && x.dim() == 2 && x.device_type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32
         && (bias is null || (bias.dtype == ScalarType.Float32 && bias.is_contiguous()));
+
+    /// <summary>The engine thread's quantised activation rows (int8 [T, in]) and their block scales ([T, in / 32]), grown as needed.</summary>
+    [ThreadStatic] private static sbyte[]? t_xq;
+    [ThreadStatic] private static float[]? t_xs;
 
     /// <summary>The engine thread's widening scratch (float32), grown to the largest packed weight it has widened.</summary>
     [ThreadStatic] private static Tensor? t_scratch;

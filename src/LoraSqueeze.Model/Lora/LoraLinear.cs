@@ -66,6 +66,9 @@ public sealed class LoraLinear : IDisposable
 
     /// <summary>How the base projection x·Wᵀ + b is computed; switchable between steps (libtorch is the reference).</summary>
     public Kernels.BaseKernel BaseKernel { get; set; } = Kernels.BaseKernel.FewRows;
+    /// <summary>An int8 base weight multiplies int8-quantised rows in decode steps (<see cref="ModelLoadOptions.Int8Activations"/>); switchable between steps.</summary>
+    public bool Int8Activations { get; set; }
+
     /// <summary>The base weight as stored for serving: the loaded dense tensor, or a bfloat16/int8 copy after <see cref="PackBase"/>.</summary>
     public Kernels.PackedWeight Base { get; private set; }
 
@@ -105,7 +108,7 @@ public sealed class LoraLinear : IDisposable
     /// <summary>Base projection plus the batched LoRA term. x: [T, in] → [T, out].</summary>
     public Tensor Forward(Tensor x, LoraMapping? mapping)
     {
-        var y = Kernels.BaseLinear.Forward(x, Base, Bias, BaseKernel, Threads); // [T, out]
+        var y = Kernels.BaseLinear.Forward(x, Base, Bias, BaseKernel, Threads, Int8Activations); // [T, out]
         if (mapping is null || mapping.IsEmpty || A is null || B is null) return y;
         switch (Kernel)
         {

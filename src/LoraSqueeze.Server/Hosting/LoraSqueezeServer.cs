@@ -156,7 +156,7 @@ public static class LoraSqueezeServer
             endpoints.GrpcUri.ToString().TrimEnd('/'), endpoints.OpenAiBaseUri.ToString(), endpoints.MetricsUri.GetLeftPart(UriPartial.Authority), options.TargetRank,
             options.Slots, ByteSize.Format(options.HostCacheBytes),
             options.AdapterRoots.Count == 0 ? "none: no adapter can be served; pass --adapters DIR" : string.Join(", ", options.AdapterRoots),
-            options.LoraLayout.ToString().ToLowerInvariant(), options.SlotDType.ToLowerInvariant(), options.WeightDType.ToLowerInvariant(), options.LoraKernel.ToString().ToLowerInvariant(),
+            options.LoraLayout.ToString().ToLowerInvariant(), options.SlotDType.ToLowerInvariant(), options.WeightDType.ToLowerInvariant() + (options.Int8Activations ? " with int8 activations" : ""), options.LoraKernel.ToString().ToLowerInvariant(),
             options.AdminToken.Length > 0 ? "set" : "not set (Load/Unload open to every caller)"));
         return app;
     }

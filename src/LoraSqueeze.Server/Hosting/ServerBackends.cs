@@ -49,6 +49,7 @@ public sealed record ServerBackends(Func<IModelRunner> CreateRunner, ITextCodec 
             LoraKernel = options.LoraKernel,
             SlotDType = options.SlotScalarType,
             WeightDType = options.WeightScalarType,
+            Int8Activations = options.Int8Activations,
         };
         long smallestOut = Math.Min((long)config.NumKvHeads * config.HeadDim, config.HiddenSize);
         return new ServerBackends(

@@ -48,6 +48,17 @@ public sealed class ServerOptions
     /// <summary>The torch type of <see cref="WeightDType"/>.</summary>
     public TorchSharp.torch.ScalarType WeightScalarType => Model.Lora.SlotDTypes.Parse(WeightDType, "Server:WeightDType");
 
+    /// <summary>
+    /// What int8 base weights multiply in a decode step: <c>float32</c> rows (default; the weights are widened) or
+    /// <c>int8</c> rows quantised in blocks of 32 (llama.cpp's Q8_0 scheme, int8 × int8 dot products: faster where the
+    /// widening is the bottleneck, a little less accurate; <c>lorasqueeze eval-weights</c> measures it). <c>int8</c>
+    /// needs <see cref="WeightDType"/> <c>int8</c>.
+    /// </summary>
+    public string ActivationDType { get; set; } = "float32";
+
+    /// <summary>True for <see cref="ActivationDType"/> int8.</summary>
+    public bool Int8Activations => ActivationDType.Equals("int8", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>How the batched LoRA term is computed; <see cref="LoraKernel.Bgmv"/> (default) is the fast path.</summary>
     public LoraKernel LoraKernel { get; set; } = LoraKernel.Bgmv;
 
@@ -195,6 +206,10 @@ public sealed class ServerOptions
         if (Model.Lora.SlotDTypes.Parse(WeightDType ?? "", "Server:WeightDType") != TorchSharp.torch.ScalarType.Float32
             && !Device.StartsWith("cpu", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"Server:WeightDType {WeightDType} needs Server:Device cpu (the few-row CPU kernel reads packed weights; got device {Device})");
+        if (!(ActivationDType ?? "").Equals("float32", StringComparison.OrdinalIgnoreCase) && !(ActivationDType ?? "").Equals("int8", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"Server:ActivationDType must be float32 or int8 (got '{ActivationDType}')");
+        if (Int8Activations && Model.Lora.SlotDTypes.Parse(WeightDType ?? "", "Server:WeightDType") != TorchSharp.torch.ScalarType.Int8)
+            throw new ArgumentException($"Server:ActivationDType int8 multiplies int8 weights: set Server:WeightDType int8 too (got {WeightDType})");
         if (MinRetainedEnergy is { } floor)
         {
             if (!(floor > 0 && floor <= 1)) throw new ArgumentException($"Server:MinRetainedEnergy must be in (0, 1] (got {floor})");
