@@ -156,6 +156,16 @@ public sealed class PreloadAndSlotTests
         Assert.Contains("int4", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Int8_activations_without_int8_weights_or_an_unknown_activation_type_are_refused_at_start_up()
+    {
+        var ex = Assert.Throws<ArgumentException>(new ServerOptions { ModelPath = "/m", ActivationDType = "int8" }.Validate);
+        Assert.Contains("Server:ActivationDType int8", ex.Message, StringComparison.Ordinal);
+        ex = Assert.Throws<ArgumentException>(new ServerOptions { ModelPath = "/m", WeightDType = "int8", ActivationDType = "int4" }.Validate);
+        Assert.Contains("'int4'", ex.Message, StringComparison.Ordinal);
+        new ServerOptions { ModelPath = "/m", WeightDType = "int8", ActivationDType = "int8" }.Validate();   // the one valid pairing
+    }
+
     private static int[] Greedy(LoraSqueeze.Model.CausalLM model, int[] prompt, int count)
     {
         using var mode = TorchSharp.torch.inference_mode();
