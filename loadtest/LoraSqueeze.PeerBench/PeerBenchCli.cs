@@ -19,20 +19,21 @@ public static class PeerBenchCli
         var threads = new Option<int>("--threads") { Description = "Threads per runtime.", DefaultValueFactory = _ => 2 };
         var prompt = new Option<int>("--prompt") { Description = "Prompt tokens per request.", DefaultValueFactory = _ => 128 };
         var gen = new Option<int>("--gen") { Description = "Greedy tokens generated per request.", DefaultValueFactory = _ => 32 };
-        var reps = new Option<int>("--reps") { Description = "Timed repetitions per test (after one warm-up).", DefaultValueFactory = _ => 2 };
+        var reps = new Option<int>("--reps") { Description = "Timed repetitions per test (after the warm-up).", DefaultValueFactory = _ => 2 };
+        var warmup = new Option<double>("--warmup-seconds") { Description = "Unreported runs of each test, repeated for at least this long (both runtimes).", DefaultValueFactory = _ => 4 };
         var weights = new Option<string>("--weights") { Description = "Weight type(s): LoraSqueeze f32 (run: one; compare: a list); llama.cpp f32 or q8_0 (a label for the GGUF).", DefaultValueFactory = _ => "f32" };
 
         var shape = new Option<string>("--shape") { Description = "h1024 or h2048.", DefaultValueFactory = _ => "h1024" };
         var rounds = new Option<int>("--rounds") { Description = "Rounds (each: one process per runtime and weight type, order alternating).", DefaultValueFactory = _ => 2 };
         var work = new Option<string>("--work") { Description = "Scratch folder for models, GGUF files and raw results.", DefaultValueFactory = _ => "artifacts/peerbench" };
         var output = new Option<string>("--out") { Description = "Markdown file whose section for this shape is (re)written.", DefaultValueFactory = _ => "docs/performance.md" };
-        var compare = new Command("compare", "Run both runtimes side by side and write the table.") { shape, rounds, threads, prompt, gen, reps, weights, work, output };
+        var compare = new Command("compare", "Run both runtimes side by side and write the table.") { shape, rounds, threads, prompt, gen, reps, warmup, weights, work, output };
         compare.SetAction(parse =>
         {
             PeerComparison.Run(new ComparisonOptions
             {
                 Shape = parse.GetValue(shape)!, Rounds = parse.GetValue(rounds), Threads = parse.GetValue(threads), Prompt = parse.GetValue(prompt),
-                Generate = parse.GetValue(gen), Reps = parse.GetValue(reps), OurWeights = parse.GetValue(weights)!.Split(',', StringSplitOptions.RemoveEmptyEntries),
+                Generate = parse.GetValue(gen), Reps = parse.GetValue(reps), WarmupSeconds = parse.GetValue(warmup), OurWeights = parse.GetValue(weights)!.Split(',', StringSplitOptions.RemoveEmptyEntries),
                 Work = Path.GetFullPath(parse.GetValue(work)!), Output = Path.GetFullPath(parse.GetValue(output)!),
             }, Console.Error);
             return 0;
@@ -70,7 +71,7 @@ public static class PeerBenchCli
         var rank = new Option<int>("--rank") { Description = "Slot rank the adapters are squeezed to (lorasqueeze).", DefaultValueFactory = _ => 16 };
         var round = new Option<int>("--round") { Description = "Round number recorded in the output.", DefaultValueFactory = _ => 1 };
         var tests = new Option<string?>("--tests") { Description = "Comma-separated tests (default: all of the side's)." };
-        var run = new Command("run", "One runtime's measurements as JSON lines on stdout.") { side, model, adapters, rank, weights, threads, prompt, gen, reps, round, tests };
+        var run = new Command("run", "One runtime's measurements as JSON lines on stdout.") { side, model, adapters, rank, weights, threads, prompt, gen, reps, warmup, round, tests };
         run.SetAction(parse =>
         {
             var list = parse.GetValue(adapters)!.Split(',', StringSplitOptions.RemoveEmptyEntries);
@@ -97,13 +98,15 @@ public static class PeerBenchCli
             using (owner)
             {
                 foreach (var test in parse.GetValue(tests)?.Split(',') ?? defaults)
-                    // Warm-up runs, not reported: one for a decode test (32+ steps already warm the JIT and the caches),
-                    // three for a prefill (one forward each: its first runs still see tier-0 code and cold scratch).
-                    for (int k = test == "prefill" ? -3 : -1; k < n; k++)
-                    {
-                        var m = measure(test, p, g, wt, r, Math.Max(k, 0));
-                        if (k >= 0) Console.WriteLine(JsonSerializer.Serialize(m));
-                    }
+                {
+                    // Warm-up runs, not reported, for at least --warmup-seconds and three runs: .NET's tiered JIT
+                    // recompiles the kernels' loops with full optimisation only after a quiet 100 ms without new tier-0
+                    // methods, so one 32-step warm-up left the first timed run of a batch-1 decode at tier-0 speed
+                    // (measured: 8–10 ms a step in reps 1–2, 5 ms from rep 3 on). llama.cpp gets the same warm-up.
+                    var warm = System.Diagnostics.Stopwatch.StartNew();
+                    for (int k = 0; k < 3 || warm.Elapsed.TotalSeconds < parse.GetValue(warmup); k++) measure(test, p, g, wt, r, 0);
+                    for (int k = 0; k < n; k++) Console.WriteLine(JsonSerializer.Serialize(measure(test, p, g, wt, r, k)));
+                }
             }
             return 0;
         });

@@ -19,6 +19,7 @@ public sealed record ComparisonOptions
     public int Prompt { get; init; } = 128;
     public int Generate { get; init; } = 32;
     public int Reps { get; init; } = 2;
+    public double WarmupSeconds { get; init; } = 4;
     public int AdapterRank { get; init; } = 16;
     /// <summary>LoraSqueeze weight types to run (f32 always first).</summary>
     public IReadOnlyList<string> OurWeights { get; init; } = ["f32"];
@@ -62,7 +63,7 @@ public static class PeerComparison
         double bandwidth = MemoryBandwidth.ReadGBps(o.Threads);
         var results = new List<Measurement>();
         string self = typeof(PeerComparison).Assembly.Location;
-        string Common(int round) => $"--threads {o.Threads} --prompt {o.Prompt} --gen {o.Generate} --reps {o.Reps} --round {round}";
+        string Common(int round) => $"--threads {o.Threads} --prompt {o.Prompt} --gen {o.Generate} --reps {o.Reps} --warmup-seconds {o.WarmupSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} --round {round}";
         var sides = new List<(string Name, Func<int, string> Args)>();
         foreach (var wt in o.OurWeights)
             sides.Add(($"lorasqueeze {wt}", r => $"run --side lorasqueeze --model \"{modelDir}\" --adapters \"{string.Join(',', adapterDirs)}\" --rank {o.AdapterRank} --weights {wt} {Common(r)}"));

@@ -19,7 +19,7 @@ public static class PerformanceReport
         var sb = new StringBuilder();
         sb.AppendLine(Inv, $"### {o.Shape}: hidden {c.HiddenSize}, {c.NumHiddenLayers} layers, vocab {c.VocabSize}, {weightBytes / 1e6:F0} MB of float32 weights per step");
         sb.AppendLine();
-        sb.AppendLine(Inv, $"Run on {DateTime.UtcNow:yyyy-MM-dd} with `lorasqueeze-peerbench compare --shape {o.Shape} --rounds {o.Rounds} --threads {o.Threads} --prompt {o.Prompt} --gen {o.Generate} --reps {o.Reps} --weights {string.Join(',', o.OurWeights)}`;");
+        sb.AppendLine(Inv, $"Run on {DateTime.UtcNow:yyyy-MM-dd} with `lorasqueeze-peerbench compare --shape {o.Shape} --rounds {o.Rounds} --threads {o.Threads} --prompt {o.Prompt} --gen {o.Generate} --reps {o.Reps} --warmup-seconds {o.WarmupSeconds} --weights {string.Join(',', o.OurWeights)}`;");
         sb.AppendLine(Inv, $"{Environment.ProcessorCount} cores, {o.Threads} threads per runtime, read bandwidth {bandwidthGBps:F1} GB/s ({o.Threads} threads, measured in the run), load average after the run {loadAfter}.");
         sb.AppendLine(Inv, $"Adapters: 8 PEFT LoRA of rank {o.AdapterRank}, squeezed to rank {o.AdapterRank} for LoraSqueeze, exported with `lorasqueeze export gguf` for llama.cpp. Tokens per second, median over {o.Rounds} rounds × {o.Reps} repetitions.");
         sb.AppendLine();

@@ -8,17 +8,19 @@ namespace LoraSqueeze.Model.Tests;
 
 /// <summary>
 /// The in-place decode attention (<see cref="AttentionKernel.InPlace"/>) against SDPA over the gathered cache (the
-/// reference) and the float64 reference decoder: GQA and MHA, head dims with and without a SIMD tail, sequences of
+/// reference) and the float64 reference decoder: GQA and MHA, head dims with and without a SIMD tail (and with the weighted sum's 32-float blocks), sequences of
 /// different lengths in cache rows out of order, adapters mixed in.
 /// </summary>
 public class DecodeAttentionTests
 {
-    public static TheoryData<string> Specs => new() { "gqa", "mha", "odd-head-dim", "qwen2" };
+    public static TheoryData<string> Specs => new() { "gqa", "mha", "odd-head-dim", "wide-head", "qwen2" };
 
     private static TinyModelSpec Spec(string name) => name switch
     {
         "mha" => TinyModelSpec.Llama with { KvHeads = 4 },
         "odd-head-dim" => TinyModelSpec.Llama with { HiddenSize = 36, Heads = 3, KvHeads = 1 },   // d = 12: one vector and a tail of 4
+        // d = 44: the weighted sum's 32-float block, one 8-float vector and a tail of 4; groups of 3 query heads per KV head.
+        "wide-head" => TinyModelSpec.Llama with { HiddenSize = 132, Heads = 3, KvHeads = 1 },
         "qwen2" => TinyModelSpec.Qwen2,
         _ => TinyModelSpec.Llama,
     };
@@ -32,7 +34,7 @@ public class DecodeAttentionTests
         model.Adapters.Install(0, adapter);
         using var mode = inference_mode();
         using var scope = NewDisposeScope();
-        int[][] prompts = [[3, 4, 5, 6, 7, 8, 9], [9, 8], [20, 21, 22, 23]];
+        int[][] prompts = [[.. Enumerable.Range(3, 19)], [9, 8], [20, 21, 22, 23]];   // 19 keys: two softmax vectors and a tail
         int[] rows = [2, 0, 3];          // cache rows out of order, row 1 unused
         int[] slots = [0, -1, 0];
         var expected = prompts.Select((p, i) => ReferenceDecoder.Logits(model, [.. p, 11, 12, 13], slots[i])).ToArray();

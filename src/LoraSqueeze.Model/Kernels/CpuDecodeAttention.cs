@@ -13,17 +13,23 @@ namespace LoraSqueeze.Model.Kernels;
 /// </summary>
 internal static unsafe class CpuDecodeAttention
 {
+    /// <summary>Floats of score scratch <see cref="Apply"/> needs: one row of <paramref name="maxLen"/> per query head of a GQA group, per thread.</summary>
+    public static int ScratchFloats(int maxLen, int group, int threads) => maxLen * Math.Max(1, group) * Math.Max(1, threads);
+
     /// <summary>
     /// q: [S, H, d] (the step's queries, RoPE applied), keys/values: [rows, maxLen, KvH, d] (the layer's cache, this
     /// step's K/V already written), cacheRows[s] / lengths[s]: the cache row and key count (position + 1) of sequence s,
-    /// o: [S, H, d] output, scores: threads × maxLen floats of scratch.
+    /// o: [S, H, d] output, scores: <see cref="ScratchFloats"/> floats of scratch.
     /// </summary>
     public static void Apply(float* q, float* keys, float* values, int[] cacheRows, int[] lengths,
         float* o, int heads, int kvHeads, int headDim, int maxLen, float* scores, int threads)
     {
-        // (sequence, head) pairs split across threads in interleaved order (sequences differ in length); each part
-        // has its own maxLen floats of the score scratch.
-        int items = cacheRows.Length * heads;
+        // (sequence, KV head) pairs split across threads in interleaved order (sequences differ in length); each part
+        // has its own group × maxLen floats of the score scratch. One item is a whole GQA group: the query heads that
+        // share a KV head read its K and V rows together, while they are in L1 (llama.cpp's flash-attention path instead
+        // takes one query head per item and reads the rows once per head).
+        int group = heads / kvHeads;
+        int items = cacheRows.Length * kvHeads;
         int parts = KernelPool.Shared.Parts(threads, items);
         if (parts <= 1)
         {
@@ -32,7 +38,7 @@ internal static unsafe class CpuDecodeAttention
         }
         nint pq = (nint)q, pk = (nint)keys, pv = (nint)values, po = (nint)o, ps = (nint)scores;   // pointers cannot be captured
         KernelPool.Shared.For(parts, part => Range((float*)pq, (float*)pk, (float*)pv, cacheRows, lengths, (float*)po,
-            heads, kvHeads, headDim, maxLen, (float*)ps + (long)part * maxLen, part, parts));
+            heads, kvHeads, headDim, maxLen, (float*)ps + (long)part * group * maxLen, part, parts));
     }
 
     private static void Range(float* q, float* keys, float* values, int[] cacheRows, int[] lengths,
@@ -41,31 +47,26 @@ internal static unsafe class CpuDecodeAttention
         int group = heads / kvHeads;
         long posStride = (long)kvHeads * headDim;          // floats between consecutive positions of one KV head
         float scale = 1f / MathF.Sqrt(headDim);
-        for (int item = first; item < cacheRows.Length * heads; item += step)
+        for (int item = first; item < cacheRows.Length * kvHeads; item += step)
         {
-            int s = item / heads, h = item % heads;
+            int s = item / kvHeads, kv = item % kvHeads;
             int len = lengths[s];
-            long rowBase = (long)cacheRows[s] * maxLen * posStride;
-            long head = rowBase + (long)(h / group) * headDim;
-            float* qh = q + ((long)s * heads + h) * headDim;
-            float* oh = o + ((long)s * heads + h) * headDim;
-            float max = float.NegativeInfinity;
+            float* k0 = keys + (long)cacheRows[s] * maxLen * posStride + (long)kv * headDim;     // position 0 of this KV head
+            float* v0 = values + (long)cacheRows[s] * maxLen * posStride + (long)kv * headDim;
+            float* q0 = q + ((long)s * heads + (long)kv * group) * headDim;                        // the group's first query head
+            float* o0 = o + ((long)s * heads + (long)kv * group) * headDim;
+            // Scores: each K row once for the group's heads.
             for (int j = 0; j < len; j++)
             {
-                float sc = Dot(qh, keys + head + j * posStride, headDim) * scale;
-                scores[j] = sc;
-                if (sc > max) max = sc;
+                float* kj = k0 + j * posStride;
+                for (int g = 0; g < group; g++) scores[(long)g * maxLen + j] = Dot(q0 + (long)g * headDim, kj, headDim) * scale;
             }
-            float sum = 0;
-            for (int j = 0; j < len; j++)
+            for (int g = 0; g < group; g++)
             {
-                float e = MathF.Exp(scores[j] - max);
-                scores[j] = e;
-                sum += e;
+                float* sg = scores + (long)g * maxLen;
+                Softmax(sg, len);
+                WeightedSum(sg, v0, posStride, len, o0 + (long)g * headDim, headDim);
             }
-            float inv = 1f / sum;
-            new Span<float>(oh, headDim).Clear();
-            for (int j = 0; j < len; j++) Axpy(scores[j] * inv, values + head + j * posStride, oh, headDim);
         }
     }
 
@@ -79,12 +80,70 @@ internal static unsafe class CpuDecodeAttention
         return sum;
     }
 
-    /// <summary>y += a·x over n floats.</summary>
-    private static void Axpy(float a, float* x, float* y, int n)
+    /// <summary>s[0..n) ← softmax(s), exp eight lanes at a time (<c>Vector256.Exp</c>), the max subtracted first.</summary>
+    private static void Softmax(float* s, int n)
     {
-        var va = Vector256.Create(a);
-        int i = 0;
-        for (; i <= n - 8; i += 8) Vector256.FusedMultiplyAdd(va, Vector256.Load(x + i), Vector256.Load(y + i)).Store(y + i);
-        for (; i < n; i++) y[i] += a * x[i];
+        var vmax = Vector256.Create(float.NegativeInfinity);
+        int j = 0;
+        for (; j <= n - 8; j += 8) vmax = Vector256.Max(vmax, Vector256.Load(s + j));
+        float max = float.NegativeInfinity;
+        for (int l = 0; l < 8; l++) max = MathF.Max(max, vmax.GetElement(l));
+        for (; j < n; j++) max = MathF.Max(max, s[j]);
+        var m = Vector256.Create(max);
+        var vsum = Vector256<float>.Zero;
+        j = 0;
+        for (; j <= n - 8; j += 8)
+        {
+            var e = Vector256.Exp(Vector256.Load(s + j) - m);
+            e.Store(s + j);
+            vsum += e;
+        }
+        float sum = Vector256.Sum(vsum);
+        for (; j < n; j++)
+        {
+            float e = MathF.Exp(s[j] - max);
+            s[j] = e;
+            sum += e;
+        }
+        var inv = Vector256.Create(1f / sum);
+        j = 0;
+        for (; j <= n - 8; j += 8) (Vector256.Load(s + j) * inv).Store(s + j);
+        for (; j < n; j++) s[j] *= 1f / sum;
+    }
+
+    /// <summary>
+    /// out[0..d) = Σ_j p[j]·V[j] over the n cached positions (V row j at v + j·stride), 32 output floats at a time in
+    /// four register accumulators: each V row chunk is loaded once and nothing is stored until the sum is done.
+    /// </summary>
+    private static void WeightedSum(float* p, float* v, long stride, int n, float* output, int d)
+    {
+        int c = 0;
+        for (; c <= d - 32; c += 32)
+        {
+            var a0 = Vector256<float>.Zero; var a1 = Vector256<float>.Zero; var a2 = Vector256<float>.Zero; var a3 = Vector256<float>.Zero;
+            float* vc = v + c;
+            for (int j = 0; j < n; j++, vc += stride)
+            {
+                var pj = Vector256.Create(p[j]);
+                a0 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vc), a0);
+                a1 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vc + 8), a1);
+                a2 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vc + 16), a2);
+                a3 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vc + 24), a3);
+            }
+            a0.Store(output + c); a1.Store(output + c + 8); a2.Store(output + c + 16); a3.Store(output + c + 24);
+        }
+        for (; c <= d - 8; c += 8)
+        {
+            var a = Vector256<float>.Zero;
+            float* vc = v + c;
+            for (int j = 0; j < n; j++, vc += stride) a = Vector256.FusedMultiplyAdd(Vector256.Create(p[j]), Vector256.Load(vc), a);
+            a.Store(output + c);
+        }
+        for (; c < d; c++)
+        {
+            float a = 0;
+            for (int j = 0; j < n; j++) a += p[j] * v[j * stride + c];
+            output[c] = a;
+        }
     }
 }

@@ -110,7 +110,7 @@ public sealed class Attention : IDisposable
     {
         var qc = q.contiguous();                                                             // [S, H, d]
         var o = empty([q.shape[0], (long)_heads * _headDim], dtype: ScalarType.Float32, device: q.device);   // [S, H·d]
-        int need = maxLen * Math.Max(1, Threads);   // one maxLen row of scores per thread
+        int need = Kernels.CpuDecodeAttention.ScratchFloats(maxLen, _heads / _kvHeads, Threads);   // a GQA group's score rows per thread
         if (t_scores is null || t_scores.Length < need) t_scores = new float[need];
         fixed (byte* pq = qc.bytes, pk = keys.bytes, pv = values.bytes, po = o.bytes)
         fixed (float* ps = t_scores)
