@@ -13,8 +13,8 @@ namespace LoraSqueeze.Cli.Commands;
 
 /// <summary>
 /// <c>lorasqueeze eval-weights --model DIR [--adapter DIR|FOLDER --rank R] (--data FILE | --corpus NAME)
-/// [--weight-dtypes bf16,int8] [--json]</c>: what serving with base weights stored as bfloat16 or int8
-/// (<c>serve --weight-dtype</c>) costs against float32, for the base model and each adapter
+/// [--weight-dtypes bfloat16,int8,w8a8] [--json]</c>: what serving with base weights stored as bfloat16 or int8
+/// (<c>serve --weight-dtype</c>), or int8 weights with int8 activations (w8a8: <c>--activation-dtype int8</c>), costs against float32, for the base model and each adapter
 /// (<see cref="WeightTypeFidelity"/>).
 /// </summary>
 public static class EvalWeightsCommand
@@ -24,14 +24,14 @@ public static class EvalWeightsCommand
         var model = new Option<string>("--model") { Description = "Base model folder.", Required = true };
         var adapter = new Option<string?>("--adapter") { Description = "Adapter folder, or a folder of adapter folders, measured on top of each weight type." };
         var rank = new Option<int>("--rank") { Description = "Rank the adapters are squeezed to.", DefaultValueFactory = _ => 8 };
-        var dtypes = new Option<string>("--weight-dtypes") { Description = "Base weight types to compare with float32, comma-separated.", DefaultValueFactory = _ => "bfloat16,int8" };
+        var dtypes = new Option<string>("--weight-dtypes") { Description = "Base weight types to compare with float32, comma-separated: bfloat16, int8, w8a8 (int8 weights × int8 activations).", DefaultValueFactory = _ => "bfloat16,int8,w8a8" };
         var data = new Option<string?>("--data") { Description = "Held-out text file (UTF-8)." };
         var corpus = new Option<string?>("--corpus") { Description = "A corpus by name (lorasqueeze corpus list): its held-out split." };
         var window = new Option<int>("--window") { Description = "Tokens per evaluation window.", DefaultValueFactory = _ => 64 };
         var windows = new Option<int>("--windows") { Description = "Windows at most.", DefaultValueFactory = _ => 16 };
         var greedy = new Option<int>("--greedy-tokens") { Description = "Greedy tokens generated per window for the greedy agreement.", DefaultValueFactory = _ => 32 };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
-        var cmd = new Command("eval-weights", "Measure what bfloat16 or int8 base weights cost against float32 (KL, top-1 and greedy agreement, perplexity).")
+        var cmd = new Command("eval-weights", "Measure what bfloat16, int8 or w8a8 base weights cost against float32 (KL, top-1 and greedy agreement, perplexity).")
         {
             model, adapter, rank, dtypes, data, corpus, window, windows, greedy, json,
         };
@@ -40,8 +40,9 @@ public static class EvalWeightsCommand
             TorchRuntime.EnsureInitialized();
             string modelDir = parse.GetValue(model)!;
             var types = parse.GetValue(dtypes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(t => SlotDTypes.Parse(t, "--weight-dtypes")).Where(t => t != ScalarType.Float32).Distinct().ToList();
-            if (types.Count == 0) throw new ArgumentException("--weight-dtypes: give bfloat16 and/or int8 (float32 is the reference)");
+                .Select(t => t == "w8a8" ? new BaseWeightType(ScalarType.Int8, Int8Activations: true) : new BaseWeightType(SlotDTypes.Parse(t, "--weight-dtypes")))
+                .Where(t => t.Storage != ScalarType.Float32).Distinct().ToList();
+            if (types.Count == 0) throw new ArgumentException("--weight-dtypes: give bfloat16, int8 and/or w8a8 (float32 is the reference)");
             if (parse.GetValue(window) < 4) throw new ArgumentException("--window must be at least 4 tokens");
             var text = EvalCommand.HeldOutText(parse.GetValue(data), parse.GetValue(corpus));
             var tokens = TokenizerLoader.FromDirectory(modelDir).Encode(text, addSpecialTokens: false);

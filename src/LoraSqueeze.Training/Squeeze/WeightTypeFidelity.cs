@@ -5,6 +5,15 @@ using static TorchSharp.torch;
 
 namespace LoraSqueeze.Training.Squeeze;
 
+/// <summary>
+/// A way of storing and multiplying the base weights: <see cref="ModelLoadOptions.WeightDType"/>, and with int8 storage
+/// optionally int8 activations on decode steps (<see cref="ModelLoadOptions.Int8Activations"/>, llama.cpp Q8_0 × Q8_0).
+/// </summary>
+public sealed record BaseWeightType(ScalarType Storage, bool Int8Activations = false)
+{
+    public string Name => Int8Activations ? "w8a8" : WeightTypeFidelity.Name(Storage);
+}
+
 /// <summary>One model variant (base or an adapter) at one base weight type, against the float32 weights.</summary>
 public sealed record WeightTypeRow(string Case, string WeightType, int Positions, double MeanKl, double Top1Agreement,
     double Perplexity, double Float32Perplexity, double GreedyAgreement);
@@ -14,25 +23,27 @@ public sealed record WeightTypeRow(string Case, string WeightType, int Positions
 /// on held-out windows, run through the serving forward (<see cref="CausalLM.Forward"/>, the kernels the server uses),
 /// the mean KL(float32 ‖ packed) per token, top-1 agreement of the next-token arg-max, both perplexities, and the greedy
 /// agreement: from each window's first half as the prompt, the share of greedily generated tokens that are identical
-/// to float32's before the first difference (what a user of greedy decoding sees change).
+/// to float32's before the first difference (what a user of greedy decoding sees change). Int8 activations apply only
+/// to decode steps (a prefill multiplies float32 rows), so for w8a8 the log-probabilities come from teacher-forced
+/// decode steps, one token at a time, the path every generated token takes.
 /// </summary>
 public static class WeightTypeFidelity
 {
-    public static List<WeightTypeRow> Measure(string modelDir, IReadOnlyList<(string Name, LoraWeights? Adapter)> cases, IReadOnlyList<ScalarType> dtypes,
+    public static List<WeightTypeRow> Measure(string modelDir, IReadOnlyList<(string Name, LoraWeights? Adapter)> cases, IReadOnlyList<BaseWeightType> types,
         IReadOnlyList<int[]> windows, int rank, int greedyTokens, Action<string>? progress = null)
     {
         if (windows.Count == 0) throw new ArgumentException("no evaluation windows: the text is shorter than one window");
         var options = new ModelLoadOptions { AdapterRank = rank, AdapterSlots = Math.Max(1, cases.Count) };
         using var reference = Load(modelDir, options, cases);
         var rows = new List<WeightTypeRow>();
-        foreach (var dtype in dtypes)
+        foreach (var type in types)
         {
-            using var packed = Load(modelDir, options with { WeightDType = dtype }, cases);
+            using var packed = Load(modelDir, options with { WeightDType = type.Storage, Int8Activations = type.Int8Activations }, cases);
             for (int c = 0; c < cases.Count; c++)
             {
-                progress?.Invoke($"{cases[c].Name} at {Name(dtype)}");
+                progress?.Invoke($"{cases[c].Name} at {type.Name}");
                 int slot = cases[c].Adapter is null ? -1 : c;
-                rows.Add(Compare(reference, packed, slot, cases[c].Name, Name(dtype), windows, greedyTokens));
+                rows.Add(Compare(reference, packed, slot, cases[c].Name, type.Name, windows, greedyTokens, stepwise: type.Int8Activations));
             }
         }
         return rows;
@@ -54,7 +65,7 @@ public static class WeightTypeFidelity
         return model;
     }
 
-    private static WeightTypeRow Compare(CausalLM reference, CausalLM packed, int slot, string name, string type, IReadOnlyList<int[]> windows, int greedyTokens)
+    private static WeightTypeRow Compare(CausalLM reference, CausalLM packed, int slot, string name, string type, IReadOnlyList<int[]> windows, int greedyTokens, bool stepwise)
     {
         using var mode = inference_mode();
         double kl = 0, nllRef = 0, nllPacked = 0;
@@ -66,7 +77,7 @@ public static class WeightTypeFidelity
             var input = ids.AsSpan(0, len).ToArray();
             var target = tensor(ids.AsSpan(1).ToArray().Select(i => (long)i).ToArray()).view(-1, 1);   // [L, 1]
             var p = AllLogProbs(reference, input, slot);                                                // [L, V]
-            var q = AllLogProbs(packed, input, slot);                                                   // [L, V]
+            var q = stepwise ? StepLogProbs(packed, input, slot) : AllLogProbs(packed, input, slot);    // [L, V]
             kl += p.exp().mul(p - q).sum().item<double>();
             nllRef += -p.gather(1, target).sum().item<double>();
             nllPacked += -q.gather(1, target).sum().item<double>();
@@ -89,6 +100,16 @@ public static class WeightTypeFidelity
         using var cache = model.CreateCache(1, input.Length + 1);
         var logits = model.Forward([new SequenceChunk(0, 0, input, slot, AllLogits: true)], cache);   // [L, V]
         return nn.functional.log_softmax(logits.to_type(ScalarType.Float64), 1);
+    }
+
+    /// <summary>The same log-probabilities as <see cref="AllLogProbs"/> from one decode step per input token.</summary>
+    private static Tensor StepLogProbs(CausalLM model, int[] input, int slot)
+    {
+        using var cache = model.CreateCache(1, input.Length + 1);
+        var rows = new Tensor[input.Length];
+        for (int pos = 0; pos < input.Length; pos++)
+            rows[pos] = model.Forward([new SequenceChunk(0, pos, [input[pos]], slot)], cache);   // [1, V]
+        return nn.functional.log_softmax(cat(rows, 0).to_type(ScalarType.Float64), 1);          // [L, V]
     }
 
     private static int[] Greedy(CausalLM model, int[] prompt, int slot, int count)
