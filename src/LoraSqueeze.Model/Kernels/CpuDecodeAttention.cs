@@ -51,8 +51,8 @@ internal static unsafe class CpuDecodeAttention
         {
             int s = item / kvHeads, kv = item % kvHeads;
             int len = lengths[s];
-            float* k0 = keys + (long)cacheRows[s] * maxLen * posStride + (long)kv * headDim;     // position 0 of this KV head
-            float* v0 = values + (long)cacheRows[s] * maxLen * posStride + (long)kv * headDim;
+            long at = (long)cacheRows[s] * maxLen * posStride + (long)kv * headDim;   // position 0 of this KV head in K and V
+            float* k0 = keys + at, v0 = values + at;
             float* q0 = q + ((long)s * heads + (long)kv * group) * headDim;                        // the group's first query head
             float* o0 = o + ((long)s * heads + (long)kv * group) * headDim;
             // Scores: each K row once for the group's heads.
@@ -105,10 +105,11 @@ internal static unsafe class CpuDecodeAttention
             s[j] = e;
             sum += e;
         }
-        var inv = Vector256.Create(1f / sum);
+        float inv = 1f / sum;
+        var vinv = Vector256.Create(inv);
         j = 0;
-        for (; j <= n - 8; j += 8) (Vector256.Load(s + j) * inv).Store(s + j);
-        for (; j < n; j++) s[j] *= 1f / sum;
+        for (; j <= n - 8; j += 8) (Vector256.Load(s + j) * vinv).Store(s + j);
+        for (; j < n; j++) s[j] *= inv;
     }
 
     /// <summary>

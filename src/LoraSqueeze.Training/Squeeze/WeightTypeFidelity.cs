@@ -11,7 +11,14 @@ namespace LoraSqueeze.Training.Squeeze;
 /// </summary>
 public sealed record BaseWeightType(ScalarType Storage, bool Int8Activations = false)
 {
-    public string Name => Int8Activations ? "w8a8" : WeightTypeFidelity.Name(Storage);
+    public string Name => (Storage, Int8Activations) switch
+    {
+        (ScalarType.Int8, true) => "w8a8",
+        (ScalarType.Float32, _) => "f32",
+        (ScalarType.BFloat16, _) => "bf16",
+        (ScalarType.Int8, _) => "int8",
+        _ => Storage.ToString(),
+    };
 }
 
 /// <summary>One model variant (base or an adapter) at one base weight type, against the float32 weights.</summary>
@@ -48,14 +55,6 @@ public static class WeightTypeFidelity
         }
         return rows;
     }
-
-    public static string Name(ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float32 => "f32",
-        ScalarType.BFloat16 => "bf16",
-        ScalarType.Int8 => "int8",
-        _ => dtype.ToString(),
-    };
 
     private static CausalLM Load(string modelDir, ModelLoadOptions options, IReadOnlyList<(string Name, LoraWeights? Adapter)> cases)
     {
