@@ -114,11 +114,17 @@ public sealed class HardeningTests
     [Fact]
     public async Task The_queue_depth_gauge_follows_admissions_while_the_batch_is_busy()
     {
+        SlowStepModel model = null!;
         await using var server = await TestServer.StartAsync(o =>
         {
             o.MaxBatch = 1;
             o.QueueLength = 8;
-        }, m => new SlowStepModel(m, TimeSpan.FromMilliseconds(15)));
+        }, m => model = new SlowStepModel(m, TimeSpan.FromMilliseconds(5)));
+        // Greedy on this prompt the demo model never says EOS (CancellationTests), so each request runs 40 steps.
+        // The engine is held after the step that admitted the first request, and again after the one that admitted
+        // the second: the states asserted are then fixed while the test scrapes, not windows of a few hundred ms
+        // that a loaded CI machine's thread pool can miss (a fresh-clone run failed this test that way).
+        model.HoldAfterAdmissions(1);
         using var cts = new CancellationTokenSource();
         var calls = Enumerable.Range(0, 3)
             .Select(i => server.Inference.GenerateAsync(Request("hello hello hello hello", maxTokens: 40, temperature: 0), cancellationToken: cts.Token).ResponseAsync)
@@ -126,12 +132,23 @@ public sealed class HardeningTests
         async Task<bool> Gauges(double waiting) =>
             await MetricsText.ReadAsync(server) is var m
             && MetricsText.Value(m, "lorasqueeze_queue_depth") == waiting && MetricsText.Value(m, "lorasqueeze_running_requests") == 1;
-        await Eventually.True(() => Gauges(2));
-        // The first finishes and the next is admitted while the batch stays busy: the gauge must say 1 now, not keep the
-        // count of the last submission until the engine next goes idle.
-        await Task.WhenAny(calls);
-        await Eventually.True(() => Gauges(1));
-        await cts.CancelAsync();
+        try
+        {
+            await Eventually.True(() => Gauges(2));
+            // The first finishes and the next is admitted while the batch stays busy: the gauge must say 1 now, not
+            // keep the count of the last submission until the engine next goes idle.
+            model.HoldAfterAdmissions(2);
+            model.Resume();
+            var first = await Task.WhenAny(calls);
+            Assert.Equal(40, (await first).TokenIds.Count);
+            await Eventually.True(() => Gauges(1));
+            Assert.Equal(2, model.Admitted.Count);
+        }
+        finally
+        {
+            model.StopHolding();
+            await cts.CancelAsync();
+        }
         foreach (var call in calls)
         {
             try

@@ -15,8 +15,10 @@ internal sealed class SlowStepModel(IModelRunner inner, TimeSpan delay) : IModel
 {
     private readonly ConcurrentDictionary<long, int> _tokens = new();
     private readonly ConcurrentDictionary<long, byte> _cancelled = new();
+    private readonly ManualResetEventSlim _open = new(initialState: true);
     private int _active;
     private int _peak;
+    private int _holdAfterAdmissions = int.MaxValue;
 
     public int SlotCount => inner.SlotCount;
 
@@ -54,14 +56,33 @@ internal sealed class SlowStepModel(IModelRunner inner, TimeSpan delay) : IModel
         Publish();
     }
 
+    /// <summary>
+    /// Holds the engine at the start of the step after the one in which the <paramref name="admissions"/>-th request
+    /// was admitted, so the gauges that step published stay put until <see cref="Resume"/>, however slowly the test's
+    /// scrapes run on a loaded machine. The held step waits at most 30 s, so a failing test cannot hang the engine.
+    /// </summary>
+    public void HoldAfterAdmissions(int admissions) => Volatile.Write(ref _holdAfterAdmissions, admissions);
+
+    /// <summary>Lets a held engine go on; a hold set for more admissions than there have been stays armed.</summary>
+    public void Resume() => _open.Set();
+
+    /// <summary>No more holds: the engine runs freely from now on.</summary>
+    public void StopHolding()
+    {
+        Volatile.Write(ref _holdAfterAdmissions, int.MaxValue);
+        _open.Set();
+    }
+
     public IReadOnlyList<SampledToken> Execute(ScheduledStep step)
     {
+        _open.Wait(TimeSpan.FromSeconds(30));
         Thread.Sleep(delay);
         int running = step.Decode.Count + step.Prefill.Count;
         if (running > Volatile.Read(ref _peak)) Volatile.Write(ref _peak, running);
         var tokens = inner.Execute(step);
         foreach (var t in tokens) _tokens.AddOrUpdate(t.RequestId, 1, (_, n) => n + 1);
         Publish();
+        if (Admitted.Count >= Volatile.Read(ref _holdAfterAdmissions)) _open.Reset();
         return tokens;
     }
 
@@ -71,5 +92,10 @@ internal sealed class SlowStepModel(IModelRunner inner, TimeSpan delay) : IModel
 
     private void Publish() => Volatile.Write(ref _active, inner.ActiveCount);
 
-    public void Dispose() => inner.Dispose();
+    public void Dispose()
+    {
+        _open.Set();
+        _open.Dispose();
+        inner.Dispose();
+    }
 }
