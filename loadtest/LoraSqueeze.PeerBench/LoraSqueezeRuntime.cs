@@ -79,6 +79,7 @@ public sealed class LoraSqueezeRuntime : IDisposable
         double prefillMs = prefill.Elapsed.TotalMilliseconds;
         var steps = new List<double>();
         var row0 = new List<int> { next[0] };
+        long tensors = 0, regions = 0;
         var total = Stopwatch.StartNew();
         for (int g = 0; g < generate; g++)
         {
@@ -86,7 +87,12 @@ public sealed class LoraSqueezeRuntime : IDisposable
             using (NewDisposeScope())
             {
                 var cur = next;
-                next = ArgMax(_model.Forward(Enumerable.Range(0, rows).Select(i => new SequenceChunk(i, promptLength + g, [cur[i]], SlotOf(i))).ToList(), kv));
+                var chunks = Enumerable.Range(0, rows).Select(i => new SequenceChunk(i, promptLength + g, [cur[i]], SlotOf(i))).ToList();
+                long t0 = Tensor.TotalCount, r0 = LoraSqueeze.Model.Kernels.KernelPool.Shared.Regions;
+                var logits = _model.Forward(chunks, kv);
+                tensors += Tensor.TotalCount - t0;
+                regions += LoraSqueeze.Model.Kernels.KernelPool.Shared.Regions - r0;
+                next = ArgMax(logits);
             }
             steps.Add(sw.Elapsed.TotalMilliseconds);
             row0.Add(next[0]);
@@ -95,7 +101,7 @@ public sealed class LoraSqueezeRuntime : IDisposable
         {
             Impl = "lorasqueeze", Weights = weights, Test = test, Threads = _threads, Round = round, Rep = rep, Rows = rows,
             Tokens = rows * generate, Milliseconds = total.Elapsed.TotalMilliseconds, StepMsMedian = Workload.Median(steps), Row0 = row0.Take(16).ToList(),
-            PrefillMs = prefillMs,
+            PrefillMs = prefillMs, TensorsPerStep = (double)tensors / generate, RegionsPerStep = (double)regions / generate,
         };
     }
 

@@ -71,7 +71,8 @@ public static class PeerBenchCli
         var rank = new Option<int>("--rank") { Description = "Slot rank the adapters are squeezed to (lorasqueeze).", DefaultValueFactory = _ => 16 };
         var round = new Option<int>("--round") { Description = "Round number recorded in the output.", DefaultValueFactory = _ => 1 };
         var tests = new Option<string?>("--tests") { Description = "Comma-separated tests (default: all of the side's)." };
-        var run = new Command("run", "One runtime's measurements as JSON lines on stdout.") { side, model, adapters, rank, weights, threads, prompt, gen, reps, warmup, round, tests };
+        var unfused = new Option<bool>("--unfused") { Description = "LoraSqueeze: run q/k/v and gate/up projection by projection (the reference) instead of one GEMM region each." };
+        var run = new Command("run", "One runtime's measurements as JSON lines on stdout.") { side, model, adapters, rank, weights, threads, prompt, gen, reps, warmup, round, tests, unfused };
         run.SetAction(parse =>
         {
             var list = parse.GetValue(adapters)!.Split(',', StringSplitOptions.RemoveEmptyEntries);
@@ -84,6 +85,7 @@ public static class PeerBenchCli
             {
                 TorchRuntime.EnsureInitialized(t);
                 var ours = new LoraSqueezeRuntime(parse.GetValue(model)!, list, parse.GetValue(rank), t, OurOptions(wt));
+                if (parse.GetValue(unfused)) ours.Model.SetFusedProjections(false);
                 (measure, owner, defaults) = (ours.Run, ours, Workload.OurTests);
             }
             else if (parse.GetValue(side) == "llama.cpp")

@@ -52,6 +52,16 @@ public static class PerformanceReport
         }
         sb.AppendLine();
         sb.AppendLine("llama.cpp's 8-adapter cell is the better of its two ways: one context per adapter, or one context that switches adapters per sequence (both shown).");
+        var perStep = new List<string>();
+        foreach (var w in ourWeights)
+            foreach (var test in new[] { "b1", "b8", "b8-mixed" })
+            {
+                var ms = results.Where(m => m.Impl == "lorasqueeze" && m.Weights == w && m.Test == test && m.TensorsPerStep > 0).ToList();
+                if (ms.Count > 0) perStep.Add(string.Create(Inv, $"{w} {test}: {ms.Max(m => m.TensorsPerStep):F0} tensors, {ms.Max(m => m.RegionsPerStep):F0} parallel regions"));
+            }
+        if (perStep.Count > 0)
+            sb.AppendLine().AppendLine("LoraSqueeze per decode step (libtorch tensors created = libtorch calls that return a tensor, views included, in-place calls not counted; " +
+                "parallel regions = the kernel pool's fork/joins): " + string.Join("; ", perStep) + ".");
         return sb.ToString();
     }
 

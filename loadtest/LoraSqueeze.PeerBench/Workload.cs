@@ -62,6 +62,14 @@ public sealed record Measurement
     [JsonPropertyName("step_ms_median")] public double StepMsMedian { get; init; }
     /// <summary>LoraSqueeze's decode tests: the prompts' prefill before the timed steps (not in <see cref="Milliseconds"/>); 0 for llama.cpp.</summary>
     [JsonPropertyName("prefill_ms")] public double PrefillMs { get; init; }
+    /// <summary>
+    /// LoraSqueeze's decode tests: tensors libtorch created per step of <see cref="LoraSqueeze.Model.CausalLM.Forward"/>
+    /// (TorchSharp's <c>Tensor.TotalCount</c>, this process's only tensor-making thread), i.e. the libtorch calls that
+    /// return a tensor (views included; in-place calls such as <c>index_copy_</c> return none and are not counted).
+    /// </summary>
+    [JsonPropertyName("tensors_per_step")] public double TensorsPerStep { get; init; }
+    /// <summary>LoraSqueeze's decode tests: fork/joins of the kernel pool per step (<see cref="LoraSqueeze.Model.Kernels.KernelPool.Regions"/>).</summary>
+    [JsonPropertyName("regions_per_step")] public double RegionsPerStep { get; init; }
     [JsonIgnore] public double TokensPerSecond => Tokens / (Milliseconds / 1000);
     /// <summary>Greedy tokens of row 0 (the first 16): both runtimes must agree on f32 weights.</summary>
     [JsonPropertyName("row0")] public IReadOnlyList<int> Row0 { get; init; } = [];

@@ -180,6 +180,19 @@ public sealed class CausalLM : IDisposable
         foreach (var p in Projections) p.BaseKernel = kernel;
     }
 
+    /// <summary>
+    /// Switches whether q/k/v and gate/up run their base products as one GEMM region each (<see cref="ProjectionGroup"/>,
+    /// the default) or projection by projection (the reference); between steps only.
+    /// </summary>
+    public void SetFusedProjections(bool fused)
+    {
+        foreach (var l in Layers)
+        {
+            l.SelfAttn.Qkv.Fused = fused;
+            l.Mlp.GateUp.Fused = fused;
+        }
+    }
+
     /// <summary>Switches how every layer's attention reads the cache (between steps only; SDPA is the reference).</summary>
     public void SetAttentionKernel(Kernels.AttentionKernel kernel)
     {

@@ -39,14 +39,9 @@ public static class BaseLinear
         {
             if (int8Activations && weight.DType == ScalarType.Int8 && CpuInt8DotGemm.Supports(inF))
             {
-                int need = rows * inF;
-                if (t_xq is null || t_xq.Length < need)
-                {
-                    t_xq = new sbyte[need];
-                    t_xs = new float[need / ActivationQuantizer.Block];
-                }
-                fixed (sbyte* pq = t_xq)
-                fixed (float* pqs = t_xs)
+                var (xq, xs) = QuantisedRows(rows, inF);
+                fixed (sbyte* pq = xq)
+                fixed (float* pqs = xs)
                 {
                     ActivationQuantizer.Quantize((float*)px, rows, inF, pq, pqs);
                     CpuInt8DotGemm.Apply(pq, pqs, rows, (sbyte*)pw, (float*)ps, (float*)pb, (float*)py, inF, outF, threads);
@@ -58,6 +53,88 @@ public static class BaseLinear
                 CpuFewRowGemm.ApplyInt8((float*)px, rows, (sbyte*)pw, (float*)ps, (float*)pb, (float*)py, inF, outF, threads);
         }
         return y;
+    }
+
+    /// <summary>
+    /// Several projections of the same x [T, in] (a layer's q/k/v, its gate/up) → <paramref name="outputs"/>[i] [T, out_i].
+    /// A decode step's rows through weights of one storage type run as one parallel region over all their output rows
+    /// (<see cref="CpuFewRowGemm.ApplyGroup"/>, <see cref="CpuInt8DotGemm.ApplyGroup"/>; with int8 activations x is
+    /// quantised once for the group); anything else is <see cref="Forward(Tensor, PackedWeight, Tensor?, BaseKernel, int, bool)"/>
+    /// per weight, the reference the tests compare this with.
+    /// </summary>
+    public static unsafe void ForwardGroup(Tensor x, ReadOnlySpan<PackedWeight> weights, ReadOnlySpan<Tensor?> biases, BaseKernel kernel,
+        int threads, bool int8Activations, Span<Tensor> outputs)
+    {
+        if (!CanGroup(x, weights, biases, kernel))
+        {
+            for (int i = 0; i < weights.Length; i++) outputs[i] = Forward(x, weights[i], biases[i], kernel, threads, int8Activations);
+            return;
+        }
+        var xc = x.is_contiguous() ? x : x.contiguous();              // [T, in]
+        int rows = (int)xc.shape[0], inF = (int)xc.shape[1], n = weights.Length;
+        var storage = weights[0].DType;
+        GemmOutput* group = stackalloc GemmOutput[n];
+        for (int i = 0; i < n; i++)
+        {
+            outputs[i] = empty([rows, weights[i].OutFeatures], dtype: ScalarType.Float32, device: x.device);   // [T, out_i]
+            group[i] = new GemmOutput
+            {
+                Weight = Address(weights[i].Data),
+                Scales = weights[i].Scales is null ? null : (float*)Address(weights[i].Scales!),
+                Bias = biases[i] is null ? null : (float*)Address(biases[i]!),
+                Y = (float*)Address(outputs[i]),
+                OutFeatures = (int)weights[i].OutFeatures,
+            };
+        }
+        fixed (byte* px = xc.bytes)
+        {
+            if (int8Activations && storage == ScalarType.Int8 && CpuInt8DotGemm.Supports(inF))
+            {
+                var (pq, pqs) = QuantisedRows(rows, inF);
+                fixed (sbyte* q = pq)
+                fixed (float* qs = pqs)
+                {
+                    ActivationQuantizer.Quantize((float*)px, rows, inF, q, qs);
+                    CpuInt8DotGemm.ApplyGroup(q, qs, rows, inF, group, n, threads);
+                }
+            }
+            else
+                CpuFewRowGemm.ApplyGroup((float*)px, rows, inF, group, n, storage, threads);
+        }
+    }
+
+    /// <summary>A group runs as one region where every weight would take the few-row kernel and all share a storage type.</summary>
+    private static bool CanGroup(Tensor x, ReadOnlySpan<PackedWeight> weights, ReadOnlySpan<Tensor?> biases, BaseKernel kernel)
+    {
+        if (weights.Length == 0 || x.dim() != 2 || x.shape[0] == 0 || x.shape[0] > CpuFewRowGemm.MaxRows) return false;
+        var storage = weights[0].DType;
+        if (storage != ScalarType.Float32 && !CpuFewRowGemm.SupportsPacked) return false;
+        for (int i = 0; i < weights.Length; i++)
+        {
+            var w = weights[i];
+            if (!OnCpuKernels(x, biases[i], kernel) || w.DType != storage || !w.Data.is_contiguous() || w.InFeatures != x.shape[1]
+                || (storage == ScalarType.Float32 && w.Scales is not null) || (storage == ScalarType.Int8 && w.Scales is null))
+                return false;
+        }
+        return storage is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Int8;
+    }
+
+    /// <summary>A tensor's first byte. CPU tensors live in native memory that never moves, so the address stays valid while the tensor does.</summary>
+    private static unsafe byte* Address(Tensor t)
+    {
+        fixed (byte* p = t.bytes) return p;
+    }
+
+    /// <summary>The engine thread's buffers for <paramref name="rows"/> quantised rows of <paramref name="inF"/> inputs, grown as needed.</summary>
+    private static (sbyte[] Rows, float[] Scales) QuantisedRows(int rows, int inF)
+    {
+        int need = rows * inF;
+        if (t_xq is null || t_xq.Length < need)
+        {
+            t_xq = new sbyte[need];
+            t_xs = new float[need / ActivationQuantizer.Block];
+        }
+        return (t_xq, t_xs!);
     }
 
     /// <summary>Where the hand kernels apply: the few-row kernel chosen, float32 [T, in] rows on the CPU, a float32 contiguous bias or none.</summary>

@@ -10,8 +10,8 @@ namespace LoraSqueeze.Model.Kernels;
 /// once for all rows of x (x itself stays in L1/L2: 8 rows of 4096 floats are 128 KiB), so a step costs about the
 /// bytes of W whether it has 1 row or 16 — the bytes-bound kernel llama.cpp's <c>ggml_vec_dot</c> loops amount to.
 /// Two weight rows × four x rows per pass: eight 256-bit accumulators, six loads per eight FMAs (one x row: four weight
-/// rows per pass). Output rows are split
-/// across threads in blocks (each thread writes only its own columns of y).
+/// rows per pass). Output rows are split across threads in blocks (<see cref="OutputBlocks"/>; each thread writes only
+/// its own columns of y), and a group of projections of the same x runs as one split (<see cref="ApplyGroup"/>).
 /// </summary>
 internal static unsafe class CpuFewRowGemm
 {
@@ -62,24 +62,49 @@ internal static unsafe class CpuFewRowGemm
         for (; i < n; i++) dst[i] = TW.Load1(row, i) * scale;
     }
 
+    /// <summary>
+    /// A group of projections of the same input x [rows, in] (q/k/v, gate/up), all stored as <paramref name="storage"/>
+    /// (Float32, BFloat16 or Int8 with scales): one parallel region over their concatenated output rows
+    /// (<see cref="OutputBlocks"/>), each weight row still read once for all rows of x.
+    /// </summary>
+    public static void ApplyGroup(float* x, int rows, int inFeatures, GemmOutput* outputs, int count, TorchSharp.torch.ScalarType storage, int threads)
+    {
+        switch (storage)
+        {
+            case TorchSharp.torch.ScalarType.Float32: Run<F32Load>(x, rows, inFeatures, outputs, count, threads); break;
+            case TorchSharp.torch.ScalarType.BFloat16: Run<Bf16Load>(x, rows, inFeatures, outputs, count, threads); break;
+            case TorchSharp.torch.ScalarType.Int8: Run<Int8Load>(x, rows, inFeatures, outputs, count, threads); break;
+            default: throw new ArgumentOutOfRangeException(nameof(storage), storage, "the few-row kernel reads float32, bfloat16 or int8 weights");
+        }
+    }
+
     private static void Apply<TW>(float* x, int rows, byte* w, float* scales, float* bias, float* y, int inFeatures, int outFeatures, int threads)
         where TW : struct, IWeightLoad
     {
-        if (rows == 0 || outFeatures == 0) return;
-        // Blocks of an even number of output rows (the pair loop) of at least 64, so tiny layers stay on one thread.
-        int parts = KernelPool.Shared.Parts(threads, outFeatures / 64);
-        if (parts == 1)
-        {
-            Block<TW>(x, rows, w, scales, bias, y, inFeatures, outFeatures, 0, outFeatures);
-            return;
-        }
-        int per = ((outFeatures + parts - 1) / parts + 1) & ~1;
-        nint px = (nint)x, pw = (nint)w, ps = (nint)scales, pb = (nint)bias, py = (nint)y; // raw pointers cannot be captured by a lambda
-        KernelPool.Shared.For(parts, part =>
-        {
-            int from = part * per, to = Math.Min(outFeatures, from + per);
-            if (from < to) Block<TW>((float*)px, rows, (byte*)pw, (float*)ps, (float*)pb, (float*)py, inFeatures, outFeatures, from, to);
-        });
+        var output = new GemmOutput { Weight = w, Scales = scales, Bias = bias, Y = y, OutFeatures = outFeatures };
+        Run<TW>(x, rows, inFeatures, &output, 1, threads);
+    }
+
+    private static void Run<TW>(float* x, int rows, int inFeatures, GemmOutput* outputs, int count, int threads) where TW : struct, IWeightLoad
+    {
+        if (rows == 0) return;
+        var input = new Rows { X = x, Count = rows, InFeatures = inFeatures };
+        // Blocks of an even number of output rows (the pair loop), at least 64 per thread so tiny layers stay on one.
+        OutputBlocks.Run(outputs, count, threads, align: 2, &BlockOf<TW>, (nint)(&input));
+    }
+
+    /// <summary>The rows of x a group's blocks share (the <see cref="OutputBlocks"/> context).</summary>
+    private struct Rows
+    {
+        public float* X;
+        public int Count;
+        public int InFeatures;
+    }
+
+    private static void BlockOf<TW>(nint context, GemmOutput* o, int from, int to) where TW : struct, IWeightLoad
+    {
+        var input = (Rows*)context;
+        Block<TW>(input->X, input->Count, o->Weight, o->Scales, o->Bias, o->Y, input->InFeatures, o->OutFeatures, from, to);
     }
 
     private static void Block<TW>(float* x, int rows, byte* w, float* scales, float* bias, float* y, int inF, int outF, int from, int to)

@@ -12,7 +12,7 @@ namespace LoraSqueeze.Model.Kernels;
 /// that is a sixth of the instructions of widening int8 to float32 (<see cref="CpuFewRowGemm.ApplyInt8"/>, the
 /// reference this is tested against), whose one-row step was compute-bound at half of llama.cpp's Q8_0 speed.
 /// Layout and threading follow <see cref="CpuFewRowGemm"/>: each weight row is read once for all rows of x, output
-/// rows split across <see cref="KernelPool"/> threads in blocks. Hand-written: no library here has an int8 GEMM.
+/// rows split across <see cref="KernelPool"/> threads in blocks (<see cref="OutputBlocks"/>). Hand-written: no library here has an int8 GEMM.
 /// </summary>
 internal static unsafe class CpuInt8DotGemm
 {
@@ -25,20 +25,34 @@ internal static unsafe class CpuInt8DotGemm
     /// </summary>
     public static void Apply(sbyte* xq, float* xs, int rows, sbyte* w, float* ws, float* bias, float* y, int inF, int outF, int threads)
     {
-        if (rows == 0 || outF == 0) return;
-        int parts = KernelPool.Shared.Parts(threads, outF / 64);
-        if (parts == 1)
-        {
-            Block(xq, xs, rows, w, ws, bias, y, inF, outF, 0, outF);
-            return;
-        }
-        int per = ((outF + parts - 1) / parts + 3) & ~3;   // whole quads of output rows per thread
-        nint pxq = (nint)xq, pxs = (nint)xs, pw = (nint)w, pws = (nint)ws, pb = (nint)bias, py = (nint)y;   // raw pointers cannot be captured by a lambda
-        KernelPool.Shared.For(parts, part =>
-        {
-            int from = part * per, to = Math.Min(outF, from + per);
-            if (from < to) Block((sbyte*)pxq, (float*)pxs, rows, (sbyte*)pw, (float*)pws, (float*)pb, (float*)py, inF, outF, from, to);
-        });
+        var output = new GemmOutput { Weight = (byte*)w, Scales = ws, Bias = bias, Y = y, OutFeatures = outF };
+        ApplyGroup(xq, xs, rows, inF, &output, 1, threads);
+    }
+
+    /// <summary>
+    /// A group of int8 projections (weights and row scales in each <see cref="GemmOutput"/>) of the same quantised rows:
+    /// one parallel region over their concatenated output rows (<see cref="OutputBlocks"/>).
+    /// </summary>
+    public static void ApplyGroup(sbyte* xq, float* xs, int rows, int inF, GemmOutput* outputs, int count, int threads)
+    {
+        if (rows == 0) return;
+        var input = new QuantisedRows { Xq = xq, Xs = xs, Count = rows, InFeatures = inF };
+        OutputBlocks.Run(outputs, count, threads, align: 4, &BlockOf, (nint)(&input));   // whole quads of output rows per thread
+    }
+
+    /// <summary>The quantised rows a group's blocks share (the <see cref="OutputBlocks"/> context).</summary>
+    private struct QuantisedRows
+    {
+        public sbyte* Xq;
+        public float* Xs;
+        public int Count;
+        public int InFeatures;
+    }
+
+    private static void BlockOf(nint context, GemmOutput* o, int from, int to)
+    {
+        var input = (QuantisedRows*)context;
+        Block(input->Xq, input->Xs, input->Count, (sbyte*)o->Weight, o->Scales, o->Bias, o->Y, input->InFeatures, o->OutFeatures, from, to);
     }
 
     private static void Block(sbyte* xq, float* xs, int rows, sbyte* w, float* ws, float* bias, float* y, int inF, int outF, int from, int to)

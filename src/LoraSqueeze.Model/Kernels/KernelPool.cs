@@ -46,6 +46,11 @@ public sealed class KernelPool
         }
     }
 
+    /// <summary>Parallel regions (fork/joins with more than one part) run so far: a figure the peer benchmark reports per decode step.</summary>
+    public long Regions => Volatile.Read(ref _regions);
+
+    private long _regions;
+
     /// <summary>Parts this pool can run at once (the calling thread and its workers).</summary>
     public int Width => _workers.Length + 1;
 
@@ -66,6 +71,7 @@ public sealed class KernelPool
         }
         lock (_gate)   // one parallel region at a time (there is one engine thread; this only guards misuse)
         {
+            _regions++;
             _body = body;
             _parts = parts;
             _failure = null;

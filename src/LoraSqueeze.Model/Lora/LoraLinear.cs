@@ -109,7 +109,14 @@ public sealed class LoraLinear : IDisposable
     public Tensor Forward(Tensor x, LoraMapping? mapping)
     {
         var y = Kernels.BaseLinear.Forward(x, Base, Bias, BaseKernel, Threads, Int8Activations); // [T, out]
-        if (mapping is null || mapping.IsEmpty || A is null || B is null) return y;
+        AddLora(x, y, mapping);
+        return y;
+    }
+
+    /// <summary>The batched LoRA term added in place: y [T, out] += each row's adapter term of x [T, in] (nothing without adapter rows).</summary>
+    internal void AddLora(Tensor x, Tensor y, LoraMapping? mapping)
+    {
+        if (mapping is null || mapping.IsEmpty || A is null || B is null) return;
         switch (Kernel)
         {
             case LoraKernel.Gathered:
@@ -124,7 +131,6 @@ public sealed class LoraLinear : IDisposable
                 else AddGathered(x, y, mapping);
                 break;
         }
-        return y;
     }
 
     /// <summary>

@@ -24,6 +24,7 @@ public sealed class Attention : IDisposable
         KProj = Make("k_proj", config.HiddenSize, (long)_kvHeads * _headDim, config.QkvBias);
         VProj = Make("v_proj", config.HiddenSize, (long)_kvHeads * _headDim, config.QkvBias);
         OProj = Make("o_proj", (long)_heads * _headDim, config.HiddenSize, config.OBias);
+        Qkv = new ProjectionGroup(QProj, KProj, VProj);
         Kernel = options.AttentionKernel;
     }
 
@@ -43,15 +44,19 @@ public sealed class Attention : IDisposable
 
     public IEnumerable<LoraLinear> Projections => [QProj, KProj, VProj, OProj];
 
+    /// <summary>q, k and v, which read the same normed rows: one GEMM region for the three in a decode step.</summary>
+    public ProjectionGroup Qkv { get; }
+
     /// <summary>x: [T, hidden] → [T, hidden]; writes this step's K/V into <paramref name="keys"/>/<paramref name="values"/>
     /// ([rows, maxLen, kvHeads, d]) in place.</summary>
     internal Tensor Forward(Tensor x, StepBatch batch, Tensor keys, Tensor values)
     {
         long t = x.shape[0];
         int s = batch.Chunks, qmax = batch.QueryLength, kmax = batch.KeyLength;
-        var q = QProj.Forward(x, batch.Lora).view(t, _heads, _headDim);     // [T, H*d] → [T, H, d]
-        var k = KProj.Forward(x, batch.Lora).view(t, _kvHeads, _headDim);   // [T, KvH*d] → [T, KvH, d]
-        var v = VProj.Forward(x, batch.Lora).view(t, _kvHeads, _headDim);   // [T, KvH*d] → [T, KvH, d]
+        var qkv = Qkv.Forward(x, batch.Lora);
+        var q = qkv[0].view(t, _heads, _headDim);                           // [T, H*d] → [T, H, d]
+        var k = qkv[1].view(t, _kvHeads, _headDim);                         // [T, KvH*d] → [T, KvH, d]
+        var v = qkv[2].view(t, _kvHeads, _headDim);                         // [T, KvH*d] → [T, KvH, d]
         if (CanRopeInPlace(q, k, batch))
         {
             RopeInPlace(q, batch);   // the projections' fresh outputs, rotated where they are

@@ -14,6 +14,7 @@ public sealed class Mlp : IDisposable
         GateProj = Make("gate_proj", config.HiddenSize, config.IntermediateSize);
         UpProj = Make("up_proj", config.HiddenSize, config.IntermediateSize);
         DownProj = Make("down_proj", config.IntermediateSize, config.HiddenSize);
+        GateUp = new ProjectionGroup(GateProj, UpProj);
     }
 
     public LoraLinear GateProj { get; }
@@ -22,6 +23,9 @@ public sealed class Mlp : IDisposable
 
     public IEnumerable<LoraLinear> Projections => [GateProj, UpProj, DownProj];
 
+    /// <summary>gate and up, which read the same normed rows: one GEMM region for both in a decode step.</summary>
+    public ProjectionGroup GateUp { get; }
+
     /// <summary>
     /// x: [T, hidden] → [T, hidden]. A decode step's few float32 CPU rows take silu(gate) ⊙ up in one pass in place
     /// (<see cref="Kernels.CpuElementwise.SiluMulInPlace"/>; its scalar exp is slower than libtorch's vectorised silu
@@ -29,8 +33,9 @@ public sealed class Mlp : IDisposable
     /// </summary>
     public unsafe Tensor Forward(Tensor x, LoraMapping? mapping)
     {
-        var gate = GateProj.Forward(x, mapping);                      // [T, intermediate]
-        var up = UpProj.Forward(x, mapping);                          // [T, intermediate]
+        var gateUp = GateUp.Forward(x, mapping);
+        var gate = gateUp[0];                                         // [T, intermediate]
+        var up = gateUp[1];                                           // [T, intermediate]
         if (x.device_type == TorchSharp.DeviceType.CPU && gate.dtype == ScalarType.Float32 && up.dtype == ScalarType.Float32
             && x.shape[0] <= Kernels.CpuFewRowGemm.MaxRows && gate.is_contiguous() && up.is_contiguous() && !gate.requires_grad)
         {
