@@ -88,9 +88,9 @@ public sealed class LoraSqueezeRuntime : IDisposable
             {
                 var cur = next;
                 var chunks = Enumerable.Range(0, rows).Select(i => new SequenceChunk(i, promptLength + g, [cur[i]], SlotOf(i))).ToList();
-                long t0 = Tensor.TotalCount, r0 = LoraSqueeze.Model.Kernels.KernelPool.Shared.Regions;
+                long t0 = TensorsCreated(), r0 = LoraSqueeze.Model.Kernels.KernelPool.Shared.Regions;
                 var logits = _model.Forward(chunks, kv);
-                tensors += Tensor.TotalCount - t0;
+                tensors += TensorsCreated() - t0;
                 regions += LoraSqueeze.Model.Kernels.KernelPool.Shared.Regions - r0;
                 next = ArgMax(logits);
             }
@@ -103,6 +103,13 @@ public sealed class LoraSqueezeRuntime : IDisposable
             Tokens = rows * generate, Milliseconds = total.Elapsed.TotalMilliseconds, StepMsMedian = Workload.Median(steps), Row0 = row0.Take(16).ToList(),
             PrefillMs = prefillMs, TensorsPerStep = (double)tensors / generate, RegionsPerStep = (double)regions / generate,
         };
+    }
+
+    /// <summary>Tensors this thread has created so far (TorchSharp's per-thread lifetime statistics; <c>Tensor.TotalCount</c> is the live count).</summary>
+    private static long TensorsCreated()
+    {
+        var s = TorchSharp.DisposeScopeManager.Statistics.TensorStatistics;
+        return s.CreatedInScopeCount + s.CreatedOutsideScopeCount;
     }
 
     private static int[] ArgMax(Tensor logits)

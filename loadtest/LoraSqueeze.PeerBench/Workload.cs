@@ -64,7 +64,7 @@ public sealed record Measurement
     [JsonPropertyName("prefill_ms")] public double PrefillMs { get; init; }
     /// <summary>
     /// LoraSqueeze's decode tests: tensors libtorch created per step of <see cref="LoraSqueeze.Model.CausalLM.Forward"/>
-    /// (TorchSharp's <c>Tensor.TotalCount</c>, this process's only tensor-making thread), i.e. the libtorch calls that
+    /// (TorchSharp's per-thread <c>DisposeScopeManager.Statistics</c>), i.e. the libtorch calls that
     /// return a tensor (views included; in-place calls such as <c>index_copy_</c> return none and are not counted).
     /// </summary>
     [JsonPropertyName("tensors_per_step")] public double TensorsPerStep { get; init; }

@@ -7,7 +7,7 @@ namespace LoraSqueeze.Model.Tests;
 /// <summary>
 /// The fused decode passes (<see cref="CpuElementwise"/>) against the libtorch expressions they replace, on sizes with
 /// and without a SIMD tail: RMSNorm (the module's fused path vs its expression under autograd), rotate-half RoPE in
-/// place vs <see cref="RotaryEmbedding.Apply"/>, silu(gate) ⊙ up.
+/// place vs <see cref="RotaryEmbedding.Apply"/>, RoPE on the way into the KV cache vs RoPE then index_copy_, silu(gate) ⊙ up.
 /// </summary>
 public unsafe class CpuElementwiseTests
 {
@@ -44,6 +44,39 @@ public unsafe class CpuElementwiseTests
         fixed (byte* py = y.bytes, pc = cos.bytes, ps = sin.bytes)
             CpuElementwise.RopeInPlace((float*)py, tokens, heads, d, (float*)pc, (float*)ps);
         Assert.True(y.allclose(expected, rtol: 1e-5, atol: 1e-6));
+    }
+
+    /// <summary>
+    /// The fused cache write: keys rotated into their cache rows and values copied, equal to RoPE in place followed by
+    /// the reference's two <c>index_copy_</c> calls; rows not written stay as they were.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 4, 64)]
+    [InlineData(3, 2, 12)]
+    [InlineData(8, 2, 128)]
+    public void RopeKeysIntoCacheEqualsRopeThenIndexCopy(int tokens, int heads, int d)
+    {
+        using var scope = NewDisposeScope();
+        var gen = manual_seed(tokens * 10 + d);
+        const int rows = 3, maxLen = 7;
+        var k = randn(tokens, heads, d, generator: gen);
+        var v = randn(tokens, heads, d, generator: gen);
+        var angles = rand(tokens, d, generator: gen) * 6;
+        var cos = angles.cos().contiguous();
+        var sin = angles.sin().contiguous();
+        var index = Enumerable.Range(0, tokens).Select(t => (long)((t * 5 + 2) % (rows * maxLen))).ToArray();   // distinct cache slots
+        var keys = randn(rows, maxLen, heads, d, generator: gen);
+        var values = randn(rows, maxLen, heads, d, generator: gen);
+        var expectedKeys = keys.clone();
+        var expectedValues = values.clone();
+        var idx = tensor(index);
+        expectedKeys.view(rows * maxLen, heads, d).index_copy_(0, idx, RotaryEmbedding.Apply(k, cos, sin));
+        expectedValues.view(rows * maxLen, heads, d).index_copy_(0, idx, v);
+        fixed (byte* pk = k.bytes, pv = v.bytes, pc = cos.bytes, ps = sin.bytes, pkeys = keys.bytes, pvalues = values.bytes)
+        fixed (long* pi = index)
+            CpuElementwise.RopeKeysIntoCache((float*)pk, (float*)pv, tokens, heads, d, (float*)pc, (float*)ps, (float*)pkeys, (float*)pvalues, pi);
+        Assert.True(keys.allclose(expectedKeys, rtol: 1e-5, atol: 1e-6), "keys");
+        Assert.True(values.allclose(expectedValues, rtol: 0, atol: 0), "values");
     }
 
     [Fact]

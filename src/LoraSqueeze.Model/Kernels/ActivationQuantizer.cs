@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace LoraSqueeze.Model.Kernels;
@@ -18,6 +19,7 @@ public static unsafe class ActivationQuantizer
     /// x: [rows, n] float32 → q: [rows, n] int8 in [−127, 127] and scales: [rows, n / 32] float32 (an all-zero block keeps
     /// scale 0); n must be a multiple of 32. Rounds to nearest (ties to even, the vector conversion's mode).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: fully optimised from the first call, not tier-0 code in the first requests (tiered JIT)
     public static void Quantize(float* x, int rows, int n, sbyte* q, float* scales)
     {
         if (n % Block != 0) throw new ArgumentException($"row length {n} is not a multiple of {Block}", nameof(n));

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace LoraSqueeze.Model.Kernels;
@@ -41,6 +42,7 @@ internal static unsafe class CpuDecodeAttention
             heads, kvHeads, headDim, maxLen, (float*)ps + (long)part * group * maxLen, part, parts));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: fully optimised from the first call, not tier-0 code in the first requests (tiered JIT)
     private static void Range(float* q, float* keys, float* values, int[] cacheRows, int[] lengths,
         float* o, int heads, int kvHeads, int headDim, int maxLen, float* scores, int first, int step)
     {
@@ -70,6 +72,7 @@ internal static unsafe class CpuDecodeAttention
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot(float* a, float* b, int n)
     {
         var acc = Vector256<float>.Zero;
@@ -81,6 +84,7 @@ internal static unsafe class CpuDecodeAttention
     }
 
     /// <summary>s[0..n) ← softmax(s), exp eight lanes at a time (<c>Vector256.Exp</c>), the max subtracted first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Softmax(float* s, int n)
     {
         var vmax = Vector256.Create(float.NegativeInfinity);
@@ -116,6 +120,7 @@ internal static unsafe class CpuDecodeAttention
     /// out[0..d) = Σ_j p[j]·V[j] over the n cached positions (V row j at v + j·stride), 32 output floats at a time in
     /// four register accumulators: each V row chunk is loaded once and nothing is stored until the sum is done.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WeightedSum(float* p, float* v, long stride, int n, float* output, int d)
     {
         int c = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace LoraSqueeze.Model.Kernels;
@@ -5,7 +6,7 @@ namespace LoraSqueeze.Model.Kernels;
 /// <summary>
 /// The small per-token operations of a decode step as single passes over float32 rows: RMSNorm (HF
 /// <c>LlamaRMSNorm</c>: y = w ⊙ x / √(mean(x²) + ε), in float32), rotate-half RoPE applied in place (HF
-/// <c>apply_rotary_pos_emb</c>: x·cos + rotate_half(x)·sin), and SwiGLU's silu(gate) ⊙ up in place. Each replaces a
+/// <c>apply_rotary_pos_emb</c>: x·cos + rotate_half(x)·sin) or on the way into the KV cache, and SwiGLU's silu(gate) ⊙ up in place. Each replaces a
 /// chain of 2–9 libtorch calls and their temporaries (a decode step made ~240 libtorch calls at ~10 µs each on h1024,
 /// a quarter of a batch-1 step); the libtorch expressions stay in <see cref="Modules.RmsNorm"/>,
 /// <see cref="Modules.RotaryEmbedding"/> and <see cref="Modules.Mlp"/> as the reference and for prefill, training and
@@ -14,6 +15,7 @@ namespace LoraSqueeze.Model.Kernels;
 internal static unsafe class CpuElementwise
 {
     /// <summary>x, y: [rows, n]; w: [n]. y may not alias x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: fully optimised from the first call, not tier-0 code in the first requests (tiered JIT)
     public static void RmsNorm(float* x, float* w, float* y, int rows, int n, float eps)
     {
         for (int r = 0; r < rows; r++)
@@ -40,34 +42,63 @@ internal static unsafe class CpuElementwise
     /// x: [tokens, heads, d] rotated in place; cos, sin: [tokens, d] (each token's position's row). Per head, with
     /// h = d/2: x[i] ← x[i]·cos[i] − x[i+h]·sin[i] and x[i+h] ← x[i+h]·cos[i+h] + x[i]·sin[i+h].
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RopeInPlace(float* x, int tokens, int heads, int d, float* cos, float* sin)
     {
-        int half = d / 2;
         for (int t = 0; t < tokens; t++)
         {
             float* c = cos + (long)t * d, s = sin + (long)t * d;
             for (int h = 0; h < heads; h++)
             {
-                float* a = x + ((long)t * heads + h) * d, b = a + half;
-                int i = 0;
-                for (; i <= half - 8; i += 8)
-                {
-                    var x1 = Vector256.Load(a + i);
-                    var x2 = Vector256.Load(b + i);
-                    (x1 * Vector256.Load(c + i) - x2 * Vector256.Load(s + i)).Store(a + i);
-                    (x2 * Vector256.Load(c + half + i) + x1 * Vector256.Load(s + half + i)).Store(b + i);
-                }
-                for (; i < half; i++)
-                {
-                    float x1 = a[i], x2 = b[i];
-                    a[i] = x1 * c[i] - x2 * s[i];
-                    b[i] = x2 * c[half + i] + x1 * s[half + i];
-                }
+                float* a = x + ((long)t * heads + h) * d;
+                RotateHead(a, a, c, s, d);
             }
         }
     }
 
+    /// <summary>
+    /// The cache write of a step in one pass with the keys' RoPE: token t's key heads k [tokens, heads, d] are rotated
+    /// (as <see cref="RopeInPlace"/>) straight into the cache row <c>keys + index[t]·heads·d</c>, and its value heads
+    /// v [tokens, heads, d] copied into <c>values + index[t]·heads·d</c> — what RoPE in place followed by two
+    /// <c>index_copy_</c> calls into [rows·maxLen, heads, d] views does, without the calls or a second pass over k.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RopeKeysIntoCache(float* k, float* v, int tokens, int heads, int d, float* cos, float* sin, float* keys, float* values, long* index)
+    {
+        long row = (long)heads * d;
+        for (int t = 0; t < tokens; t++)
+        {
+            float* c = cos + (long)t * d, s = sin + (long)t * d;
+            float* kd = keys + index[t] * row;
+            for (int h = 0; h < heads; h++) RotateHead(k + t * row + (long)h * d, kd + (long)h * d, c, s, d);
+            new ReadOnlySpan<float>(v + t * row, (int)row).CopyTo(new Span<float>(values + index[t] * row, (int)row));
+        }
+    }
+
+    /// <summary>One head of d floats rotated from <paramref name="src"/> into <paramref name="dst"/> (the same pointer: in place; each pair is loaded before it is stored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RotateHead(float* src, float* dst, float* c, float* s, int d)
+    {
+        int half = d / 2;
+        float* a = src, b = src + half, da = dst, db = dst + half;
+        int i = 0;
+        for (; i <= half - 8; i += 8)
+        {
+            var x1 = Vector256.Load(a + i);
+            var x2 = Vector256.Load(b + i);
+            (x1 * Vector256.Load(c + i) - x2 * Vector256.Load(s + i)).Store(da + i);
+            (x2 * Vector256.Load(c + half + i) + x1 * Vector256.Load(s + half + i)).Store(db + i);
+        }
+        for (; i < half; i++)
+        {
+            float x1 = a[i], x2 = b[i];
+            da[i] = x1 * c[i] - x2 * s[i];
+            db[i] = x2 * c[half + i] + x1 * s[half + i];
+        }
+    }
+
     /// <summary>gate ← silu(gate) ⊙ up over n floats (silu(g) = g / (1 + e^−g)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SiluMulInPlace(float* gate, float* up, long n)
     {
         for (long i = 0; i < n; i++)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -54,6 +55,7 @@ internal static unsafe class CpuFewRowGemm
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: fully optimised from the first call, not tier-0 code in the first requests (tiered JIT)
     private static void WidenRow<TW>(byte* row, float scale, float* dst, int n) where TW : struct, IWeightLoad
     {
         var vs = Vector256.Create(scale);
@@ -107,6 +109,7 @@ internal static unsafe class CpuFewRowGemm
         Block<TW>(input->X, input->Count, o->Weight, o->Scales, o->Bias, o->Y, input->InFeatures, o->OutFeatures, from, to);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Block<TW>(float* x, int rows, byte* w, float* scales, float* bias, float* y, int inF, int outF, int from, int to)
         where TW : struct, IWeightLoad
     {
@@ -131,6 +134,7 @@ internal static unsafe class CpuFewRowGemm
     }
 
     /// <summary>y[o..o+4] for one row x: four dot products of length <paramref name="inF"/>, x loaded once per chunk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Quad<TW>(float* x, byte* w, long stride, int inF, float* scales, float* bias, float* y)
         where TW : struct, IWeightLoad
     {
@@ -164,6 +168,7 @@ internal static unsafe class CpuFewRowGemm
     /// y[t..t+n, o] and y[t..t+n, o+1] for n ≤ 4 rows of x starting at row t (rows past n repeat row t and are not
     /// stored); <paramref name="w1"/> null: only column o.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Pair<TW>(float* x, int n, int t, byte* w0, byte* w1, float* scales, float* bias, float* y, int inF, int outF, int o)
         where TW : struct, IWeightLoad
     {

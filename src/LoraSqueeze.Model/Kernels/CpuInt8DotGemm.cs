@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -55,6 +56,7 @@ internal static unsafe class CpuInt8DotGemm
         Block(input->Xq, input->Xs, input->Count, (sbyte*)o->Weight, o->Scales, o->Bias, o->Y, input->InFeatures, o->OutFeatures, from, to);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: fully optimised from the first call, not tier-0 code in the first requests (tiered JIT)
     private static void Block(sbyte* xq, float* xs, int rows, sbyte* w, float* ws, float* bias, float* y, int inF, int outF, int from, int to)
     {
         int o = from;
@@ -78,6 +80,7 @@ internal static unsafe class CpuInt8DotGemm
     }
 
     /// <summary>y[o..o+4] for one row of x: four weight rows against x, each x block loaded and made unsigned once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Quad(sbyte* xq, float* xs, sbyte* w, int inF, float* ws, float* bias, float* y)
     {
         sbyte* w1 = w + inF, w2 = w1 + inF, w3 = w2 + inF;
@@ -103,6 +106,7 @@ internal static unsafe class CpuInt8DotGemm
     /// y[t..t+n, o] and y[t..t+n, o+1] for n ≤ 4 rows of x from row t (rows past n repeat row t and are not stored);
     /// <paramref name="w1"/> null: only column o.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Pair(sbyte* xq, float* xs, int n, int t, sbyte* w0, sbyte* w1, float* ws, float* bias, float* y, int inF, int outF, int o)
     {
         int blocks = inF / 32;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
@@ -59,6 +60,7 @@ internal static unsafe class CpuLoraKernel
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: fully optimised from the first call, not tier-0 code in the first requests (tiered JIT)
     private static void RowSlots(float* x, float* y, SlotStacks stacks, int row, int[] slots, int from, int to)
     {
         for (int k = from; k < to; k++) Row(x, y, stacks, row, slots[k]);
@@ -84,6 +86,7 @@ internal static unsafe class CpuLoraKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowFloat32(float* xt, float* yt, float* aS, float* bS, int inFeatures, int outFeatures, int rank)
     {
         var x = new ReadOnlySpan<float>(xt, inFeatures);
@@ -107,6 +110,7 @@ internal static unsafe class CpuLoraKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowBFloat16(float* xt, float* yt, ushort* aS, ushort* bS, int inFeatures, int outFeatures, int rank)
     {
         Span<float> h = rank <= 256 ? stackalloc float[rank] : new float[rank];            // [r]
@@ -153,6 +157,7 @@ internal static unsafe class CpuLoraKernel
     /// int8 slots: h[j] = sᴬⱼ·Σᵢ qᴬ[j,i]·x[i]; y[o] += Σⱼ (h[j]·sᴮⱼ)·qᴮ[j,o]. The B row scale is folded into h, so
     /// both inner loops are plain int8 → float32 widen-and-FMA (vpmovsxbd + vcvtdq2ps with AVX2).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowInt8(float* xt, float* yt, sbyte* aS, sbyte* bS, float* aScale, float* bScale, int inFeatures, int outFeatures, int rank)
     {
         Span<float> h = rank <= 256 ? stackalloc float[rank] : new float[rank];            // [r]

@@ -57,20 +57,24 @@ public sealed class Attention : IDisposable
         var q = qkv[0].view(t, _heads, _headDim);                           // [T, H*d] → [T, H, d]
         var k = qkv[1].view(t, _kvHeads, _headDim);                         // [T, KvH*d] → [T, KvH, d]
         var v = qkv[2].view(t, _kvHeads, _headDim);                         // [T, KvH*d] → [T, KvH, d]
+        long maxLen = keys.shape[1];
         if (CanRopeInPlace(q, k, batch))
         {
             RopeInPlace(q, batch);   // the projections' fresh outputs, rotated where they are
-            RopeInPlace(k, batch);
+            if (Kernel == Kernels.AttentionKernel.InPlace && CanWriteCacheDirectly(k, v, keys, values))
+                RopeKeysIntoCache(k, v, keys, values, batch);   // k rotated on its way into the cache, v copied: one pass
+            else
+            {
+                RopeInPlace(k, batch);
+                WriteCache(k, v, keys, values, batch);
+            }
         }
         else
         {
             q = RotaryEmbedding.Apply(q, batch.Cos!, batch.Sin!);
             k = RotaryEmbedding.Apply(k, batch.Cos!, batch.Sin!);
+            WriteCache(k, v, keys, values, batch);
         }
-
-        long rows = keys.shape[0], maxLen = keys.shape[1];
-        keys.view(rows * maxLen, _kvHeads, _headDim).index_copy_(0, batch.CacheIndex, k);   // [rows·maxLen, KvH, d]
-        values.view(rows * maxLen, _kvHeads, _headDim).index_copy_(0, batch.CacheIndex, v);
 
         if (Kernel == Kernels.AttentionKernel.InPlace && qmax == 1 && keys.device_type == TorchSharp.DeviceType.CPU
             && keys.dtype == ScalarType.Float32 && q.dtype == ScalarType.Float32 && keys.is_contiguous() && values.is_contiguous())
@@ -102,6 +106,30 @@ public sealed class Attention : IDisposable
         q.device_type == TorchSharp.DeviceType.CPU && q.dtype == ScalarType.Float32 && k.dtype == ScalarType.Float32
         && batch.Cos!.dtype == ScalarType.Float32 && q.is_contiguous() && k.is_contiguous() && batch.Cos.is_contiguous() && batch.Sin!.is_contiguous()
         && !q.requires_grad && !k.requires_grad;
+
+    /// <summary>The reference cache write: this step's K/V rows [T, KvH, d] into [rows·maxLen, KvH, d] views of the cache at CacheIndex.</summary>
+    private void WriteCache(Tensor k, Tensor v, Tensor keys, Tensor values, StepBatch batch)
+    {
+        long rows = keys.shape[0], maxLen = keys.shape[1];
+        keys.view(rows * maxLen, _kvHeads, _headDim).index_copy_(0, batch.CacheIndex, k);   // [rows·maxLen, KvH, d]
+        values.view(rows * maxLen, _kvHeads, _headDim).index_copy_(0, batch.CacheIndex, v);
+    }
+
+    /// <summary>Float32 contiguous CPU cache and K/V rows (the in-place attention's conditions): the cache can be written through pointers.</summary>
+    private static bool CanWriteCacheDirectly(Tensor k, Tensor v, Tensor keys, Tensor values) =>
+        keys.device_type == TorchSharp.DeviceType.CPU && keys.dtype == ScalarType.Float32 && values.dtype == ScalarType.Float32
+        && v.dtype == ScalarType.Float32 && keys.is_contiguous() && values.is_contiguous() && v.is_contiguous() && k.is_contiguous();
+
+    /// <summary>k, v: [T, KvH, d] → the cache rows at <see cref="StepBatch.HostCacheIndex"/>, k rotated on the way.</summary>
+    private unsafe void RopeKeysIntoCache(Tensor k, Tensor v, Tensor keys, Tensor values, StepBatch batch)
+    {
+        fixed (byte* pk = k.bytes, pv = v.bytes, pc = batch.Cos!.bytes, ps = batch.Sin!.bytes, pkeys = keys.bytes, pvalues = values.bytes)
+        fixed (long* pi = batch.HostCacheIndex)
+        {
+            Kernels.CpuElementwise.RopeKeysIntoCache((float*)pk, (float*)pv, (int)k.shape[0], _kvHeads, _headDim, (float*)pc, (float*)ps,
+                (float*)pkeys, (float*)pvalues, pi);
+        }
+    }
 
     /// <summary>x: [T, heads, d] rotated in place by each token's cos/sin row ([T, d]).</summary>
     private static unsafe void RopeInPlace(Tensor x, StepBatch batch)

@@ -33,6 +33,7 @@ internal sealed class StepBatch
     public required int MaxPosition { get; init; }
     public required int[] HostCacheRows { get; init; }  // [S] cache row per chunk (packed order), on the host for CPU kernels
     public required int[] HostKeyLengths { get; init; } // [S] keys each chunk's last token attends to (its position + 1)
+    public required long[] HostCacheIndex { get; init; } // [T] CacheIndex on the host, for the CPU cache write
     public Tensor? Cos { get; set; }                    // [T, head_dim]
     public Tensor? Sin { get; set; }                    // [T, head_dim]
 
@@ -98,6 +99,7 @@ internal sealed class StepBatch
             CacheRows = tensor(rows, device: device),
             HostCacheRows = hostRows,
             HostKeyLengths = hostLengths,
+            HostCacheIndex = cacheIdx,
             PadIndex = padded ? tensor(pad, device: device) : null,
             Mask = keyPos.le(qPos),                                                                        // [S, 1, Qmax, Kmax]
             OutputRows = tensor(outputs.ToArray(), device: device),
