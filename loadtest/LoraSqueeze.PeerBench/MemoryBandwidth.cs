@@ -28,14 +28,7 @@ public static class MemoryBandwidth
                 Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
                 {
                     long per = n / threads / 32 * 32;
-                    float* x = (float*)p + t * per;
-                    var a0 = Vector256<float>.Zero; var a1 = Vector256<float>.Zero; var a2 = Vector256<float>.Zero; var a3 = Vector256<float>.Zero;
-                    for (long i = 0; i < per; i += 32)
-                    {
-                        a0 += Vector256.Load(x + i); a1 += Vector256.Load(x + i + 8);
-                        a2 += Vector256.Load(x + i + 16); a3 += Vector256.Load(x + i + 24);
-                    }
-                    partial[t] = Vector256.Sum(a0 + a1 + a2 + a3);
+                    partial[t] = Sum((float*)p + t * per, per);
                 });
                 best = Math.Min(best, sw.Elapsed.TotalSeconds);
                 sink += partial.Sum();
@@ -43,5 +36,22 @@ public static class MemoryBandwidth
         }
         GC.KeepAlive(sink);
         return n / threads / 32 * 32 * threads * (double)sizeof(float) / best / 1e9;
+    }
+
+    /// <summary>
+    /// Σ x[0..n) with four 256-bit accumulators. Fully optimised from its first call: inside the passes' lambda the
+    /// loop ran as tier-0 code until on-stack replacement, and the measured "bound" came out below what the decode
+    /// step itself streamed (an f32 batch-1 step at 1.12× the bound, 2026-12-04 on an AMD EPYC).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float Sum(float* x, long n)
+    {
+        var a0 = Vector256<float>.Zero; var a1 = Vector256<float>.Zero; var a2 = Vector256<float>.Zero; var a3 = Vector256<float>.Zero;
+        for (long i = 0; i < n; i += 32)
+        {
+            a0 += Vector256.Load(x + i); a1 += Vector256.Load(x + i + 8);
+            a2 += Vector256.Load(x + i + 16); a3 += Vector256.Load(x + i + 24);
+        }
+        return Vector256.Sum(a0 + a1 + a2 + a3);
     }
 }

@@ -113,6 +113,15 @@ public static class PeerBenchCli
             return 0;
         });
         root.Subcommands.Add(run);
+
+        var bandwidthThreads = new Option<int>("--threads") { Description = "Reading threads.", DefaultValueFactory = _ => 2 };
+        var bandwidth = new Command("bandwidth", "The read bandwidth compare divides the weight bytes by (GB/s, best of five passes over 1 GiB).") { bandwidthThreads };
+        bandwidth.SetAction(parse =>
+        {
+            Console.WriteLine(FormattableString.Invariant($"{MemoryBandwidth.ReadGBps(parse.GetValue(bandwidthThreads)):F1} GB/s"));
+            return 0;
+        });
+        root.Subcommands.Add(bandwidth);
         return root;
     }
 
