@@ -35,6 +35,9 @@ internal static partial class EngineLog
     [LoggerMessage(9, LogLevel.Error, "Engine failed to start: {Message}")]
     public static partial void EngineStartFailed(ILogger logger, string message);
 
+    [LoggerMessage(17, LogLevel.Information, "Warm-up: {Steps} decode steps at batch {Rows} and 1 in {Milliseconds:F0} ms")]
+    public static partial void WarmedUp(ILogger logger, int steps, int rows, double milliseconds);
+
     [LoggerMessage(11, LogLevel.Error, "Installing adapter {AdapterId} failed")]
     public static partial void InstallFailed(ILogger logger, Exception exception, string adapterId);
 

@@ -11,4 +11,10 @@ public sealed record EngineOptions
 
     /// <summary>Requests queued or waiting for admission at most; more are refused (RESOURCE_EXHAUSTED).</summary>
     public int QueueLength { get; init; } = 64;
+
+    /// <summary>
+    /// Decode steps the runner runs at start-up, before <see cref="InferenceEngine.Ready"/> (<see cref="Execution.IModelRunner.WarmUp"/>):
+    /// the first requests then run on touched memory and compiled code. 0: none.
+    /// </summary>
+    public int WarmupSteps { get; init; }
 }

@@ -51,8 +51,13 @@ public sealed class InferenceEngine : IDisposable
         _freeRows = options.Scheduler.MaxBatch;
     }
 
-    /// <summary>Completes when the model is loaded on the engine thread (faults when loading failed).</summary>
+    /// <summary>Completes when the model is loaded on the engine thread and warmed up (faults when either failed).</summary>
     public Task Ready => _ready.Task;
+
+    /// <summary>True while the start-up warm-up runs (<see cref="EngineOptions.WarmupSteps"/>): loaded, not yet ready.</summary>
+    public bool WarmingUp => _warmingUp;
+
+    private volatile bool _warmingUp;
 
     /// <summary>Requests queued or waiting for admission.</summary>
     public int Waiting => Volatile.Read(ref _waiting);
@@ -127,6 +132,26 @@ public sealed class InferenceEngine : IDisposable
             var runner = _runnerFactory();
             _adapters.AttachDevice(runner.SlotCount, runner.SlotBytes);
             _core = new EngineCore(runner, new Scheduler(_options.Scheduler), _options.Limits, new LeaseReservations(this, runner));
+            if (_options.WarmupSteps > 0)
+            {
+                // Before Ready: health stays 503 ("warming up") and nothing is admitted until the warm-up is done.
+                _warmingUp = true;
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                try
+                {
+                    runner.WarmUp(_options.WarmupSteps);
+                }
+                catch (Exception ex)
+                {
+                    throw new InvalidOperationException($"the start-up warm-up ({_options.WarmupSteps} steps, Server:WarmupSteps) failed: {ex.Message}", ex);
+                }
+                finally
+                {
+                    _warmingUp = false;
+                }
+                _metrics.WarmupSeconds.Set(clock.Elapsed.TotalSeconds);
+                EngineLog.WarmedUp(_log, _options.WarmupSteps, _options.Scheduler.MaxBatch, clock.Elapsed.TotalMilliseconds);
+            }
         }
         catch (Exception ex)
         {

@@ -42,6 +42,45 @@ public sealed class GenerationTests : IDisposable
 
     private static int[] TokensOf(IEnumerable<TokenEvent> events, long id) => events.Where(e => e.RequestId == id && e.TokenId >= 0).Select(e => e.TokenId).ToArray();
 
+    /// <summary>
+    /// The start-up warm-up (<see cref="IModelRunner.WarmUp"/>) writes every cache row and runs steps at the full batch
+    /// and at one row, and leaves nothing that changes what requests get: the same tokens and log-probabilities, greedy
+    /// and seeded, on adapters and the base, as without it — with more warm-up steps than the cache holds (they are fitted).
+    /// It refuses to run once a request is admitted.
+    /// </summary>
+    [Fact]
+    public void AWarmUpLeavesNothingThatChangesTheRequests()
+    {
+        var opts = new SchedulerOptions { MaxBatch = 3, MaxTokensPerStep = 8, MaxSequenceLength = 32, EosTokenIds = [] };
+        int[][] prompts = [[5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], [30, 31], [44, 45, 46]];
+        int[] slots = [0, -1, 2];
+        List<TokenEvent> Run(int warmup)
+        {
+            using var g = EngineCore.ForModel(_model, opts);
+            if (warmup > 0) g.Runner.WarmUp(warmup);
+            Assert.Equal(0, g.Runner.ActiveCount);
+            for (int i = 0; i < 3; i++)
+                g.Add(Req(i, prompts[i], slots[i], i == 1 ? SamplingParams.Greedy(6) : new SamplingParams(Temperature: 0.9f, Seed: 40 + i, MaxTokens: 6)));
+            var events = RunToEnd(g);
+            if (warmup > 0)
+            {
+                g.Add(Req(9, [1, 2], -1, SamplingParams.Greedy(3)));
+                g.Step();
+                Assert.Throws<InvalidOperationException>(() => g.Runner.WarmUp(1));
+            }
+            return events;
+        }
+        var cold = Run(0);
+        var warm = Run(40);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(6, TokensOf(cold, i).Length);
+            Assert.Equal(TokensOf(cold, i), TokensOf(warm, i));
+            Assert.Equal(cold.Where(e => e.RequestId == i && e.TokenId >= 0).Select(e => e.Logprob),
+                warm.Where(e => e.RequestId == i && e.TokenId >= 0).Select(e => e.Logprob));
+        }
+    }
+
     [Fact]
     public void GreedyMatchesTheReferenceArgmaxPerAdapter()
     {

@@ -80,6 +80,33 @@ public sealed class ConfigurationTests
         Assert.Contains(message, ex.Message);
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(10_001)]
+    public void A_warm_up_that_cannot_work_is_refused_at_start_up(int steps)
+    {
+        var options = new ServerOptions { ModelPath = DemoFixture.Assets.ModelDir, WarmupSteps = steps };
+        var ex = Assert.Throws<ArgumentException>(options.Validate);
+        Assert.Contains($"Server:WarmupSteps must be between 0 and 10000 (got {steps})", ex.Message);
+    }
+
+    /// <summary>The warm-up runs before the server reports ready and says how long it took; with 0 steps none runs.</summary>
+    [Fact]
+    public async Task The_warm_up_runs_before_ready_and_is_reported()
+    {
+        foreach (var steps in new[] { 0, 12 })
+        {
+            await using var server = await TestServer.StartAsync(o => o.WarmupSteps = steps);
+            var text = await MetricsText.ReadAsync(server);       // StartAsync returns once health is SERVING
+            double seconds = MetricsText.Value(text, "lorasqueeze_warmup_seconds");
+            if (steps == 0) Assert.Equal(0, seconds);
+            else Assert.True(seconds > 0, $"warm-up of {steps} steps reported {seconds} s");
+            Assert.Equal(0, MetricsText.Value(text, "lorasqueeze_generated_tokens_total"));   // its tokens are not served tokens
+            var reply = await server.Inference.GenerateAsync(InferenceTests.Request("after warm-up", maxTokens: 4));
+            Assert.True(reply.TokenIds.Count > 0, "no tokens after the warm-up");
+        }
+    }
+
     [Fact]
     public void A_missing_adapter_root_is_refused_at_start_up()
     {

@@ -90,6 +90,8 @@ internal sealed class SlowStepModel(IModelRunner inner, TimeSpan delay) : IModel
 
     public void ClearAdapter(int slot) => inner.ClearAdapter(slot);
 
+    public void WarmUp(int decodeSteps) => inner.WarmUp(decodeSteps);
+
     private void Publish() => Volatile.Write(ref _active, inner.ActiveCount);
 
     public void Dispose()

@@ -32,6 +32,7 @@ public static class ServeCommand
         var hostCache = new Option<string?>("--host-cache") { Description = $"Host cache budget, e.g. 512MiB (default {ByteSize.Format(d.HostCacheBytes)}; 0 = none)." };
         var maxBatch = new Option<int?>("--max-batch") { Description = $"Sequences per decode step (default {d.MaxBatch})." };
         var queue = new Option<int?>("--queue") { Description = $"Waiting requests before RESOURCE_EXHAUSTED (default {d.QueueLength})." };
+        var warmup = new Option<int?>("--warmup-steps") { Description = $"Decode steps run at start-up before the server reports ready (default {d.WarmupSteps}; 0: none)." };
         var adminToken = new Option<string?>("--admin-token") { Description = "Bearer token for Adapters.Load/Unload (default: none, Load/Unload open); visible in ps, prefer --admin-token-file." };
         var adminTokenFile = new Option<string?>("--admin-token-file") { Description = "File whose first line is the admin token." };
         var device = new Option<string?>("--device") { Description = $"cpu, cuda or cuda:N (default {d.Device})." };
@@ -57,7 +58,7 @@ public static class ServeCommand
         var preload = new Option<bool>("--preload") { Description = "Load every adapter under the roots into the host tier at start-up (until the host cache is full)." };
         var cmd = new Command("serve", "Run the inference server: gRPC and the OpenAI-compatible HTTP API (the demo model when no --model is given).")
         {
-            model, adapters, config, port, metricsPort, httpPort, servedName, targetRank, slots, hostCache, maxBatch, queue, adminToken, adminTokenFile, device,
+            model, adapters, config, port, metricsPort, httpPort, servedName, targetRank, slots, hostCache, maxBatch, queue, warmup, adminToken, adminTokenFile, device,
             layout, paddedMaxRank, slotDType, weightDType, activationDType, kernel, minEnergy, maxSlotsPerAdapter, floorMeasure, belowFloor, preload,
         };
         // Everything, flag parsing included (--host-cache abc), runs inside CliErrors: one line on stderr, no trace.
@@ -76,6 +77,7 @@ public static class ServeCommand
                 if (parse.GetValue(hostCache) is { } h) o.HostCacheBytes = ByteSize.Parse(h);
                 if (parse.GetValue(maxBatch) is { } b) o.MaxBatch = b;
                 if (parse.GetValue(queue) is { } q) o.QueueLength = q;
+                if (parse.GetValue(warmup) is { } wu) o.WarmupSteps = wu;
                 if (parse.GetValue(adminToken) is { } t) o.AdminToken = t;
                 if (parse.GetValue(adminTokenFile) is { } tf) o.AdminTokenFile = tf;
                 if (parse.GetValue(device) is { } d) o.Device = d;

@@ -32,6 +32,12 @@ public interface IModelRunner : IDisposable
     /// </summary>
     IReadOnlyList<SampledToken> Execute(ScheduledStep step);
 
+    /// <summary>
+    /// Before the first request: runs the shapes of step serving runs (a prefill, decode steps over every batch row and
+    /// over one) for <paramref name="decodeSteps"/> steps each on rows no sequence holds, and leaves no state behind.
+    /// </summary>
+    void WarmUp(int decodeSteps);
+
     /// <summary>Copies an adapter's factors into its device slots (one, or k for a rank-k·r adapter; the first is the head).</summary>
     void InstallAdapter(IReadOnlyList<int> slots, LoraWeights weights);
 

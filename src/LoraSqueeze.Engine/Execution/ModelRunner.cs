@@ -162,6 +162,44 @@ public sealed class ModelRunner : IModelRunner
         return first + c.Count - 1;
     }
 
+    /// <summary>
+    /// A prefill of a short prompt on every cache row, then <paramref name="decodeSteps"/> decode steps over all rows
+    /// and as many over row 0 alone, on the base model (admission clears a row, so nothing of it reaches a request). What the first requests would
+    /// otherwise pay for happens here, before the server says it is ready: first-touch page faults of the KV cache and
+    /// of the allocator's step buffers, libtorch's and MKL's lazy initialisation, the JIT's first compilation of the
+    /// step's code (vLLM likewise runs dummy batches before it serves: <c>_dummy_run</c> in its gpu_model_runner.py).
+    /// The steps are fitted into the cache's length; their tokens are never sampled or counted.
+    /// </summary>
+    public void WarmUp(int decodeSteps)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(decodeSteps);
+        if (_samplers.Count > 0) throw new InvalidOperationException("the warm-up runs before the first request is admitted");
+        int rows = _cache.Rows, vocab = _model.Config.VocabSize, maxLength = _cache.MaxLength;
+        int prompt = Math.Clamp(maxLength - 2 * decodeSteps, 1, 16);
+        int steps = Math.Min(decodeSteps, (maxLength - prompt) / 2);
+        using var mode = inference_mode();
+        int TokenAt(int row, int position) => (row * 31 + position * 7 + 1) % vocab;
+        // The prompts in groups of at most 256 tokens (a prefill step's usual size), every row written.
+        int perGroup = Math.Max(1, 256 / prompt);
+        for (int first = 0; first < rows; first += perGroup)
+        {
+            using var scope = NewDisposeScope();
+            var chunks = Enumerable.Range(first, Math.Min(perGroup, rows - first))
+                .Select(r => new SequenceChunk(r, 0, Enumerable.Range(0, prompt).Select(j => TokenAt(r, j)).ToArray(), -1)).ToList();
+            _model.Forward(chunks, _cache);
+        }
+        for (int s = 0; s < steps; s++)
+        {
+            using var scope = NewDisposeScope();
+            _model.Forward(Enumerable.Range(0, rows).Select(r => new SequenceChunk(r, prompt + s, [TokenAt(r, prompt + s)], -1)).ToList(), _cache);
+        }
+        for (int s = 0; s < steps; s++)
+        {
+            using var scope = NewDisposeScope();
+            _model.Forward([new SequenceChunk(0, prompt + steps + s, [TokenAt(0, prompt + steps + s)], -1)], _cache);
+        }
+    }
+
     public void InstallAdapter(IReadOnlyList<int> slots, LoraWeights weights) => _model.Adapters.Install(slots, weights);
 
     public void ClearAdapter(int slot) => _model.Adapters.Clear(slot);

@@ -59,6 +59,7 @@ public sealed class EngineMetrics
             new GaugeConfiguration { LabelNames = ["tier"] });
         SlotsUsed = f.CreateGauge("lorasqueeze_adapter_slots_used", "Device slots holding an adapter.");
         SlotsTotal = f.CreateGauge("lorasqueeze_adapter_slots", "Device slots configured.");
+        WarmupSeconds = f.CreateGauge("lorasqueeze_warmup_seconds", "Time the start-up warm-up steps took before the server reported ready (0: none ran).");
         SlotBytes = f.CreateGauge("lorasqueeze_adapter_slot_bytes", "Bytes of one device slot (every projection at the slot rank, in the slot dtype).");
         HostBudgetBytes = f.CreateGauge("lorasqueeze_host_cache_budget_bytes", "The host tier's budget in bytes (HostCacheBytes).");
         QueueWait = f.CreateHistogram("lorasqueeze_queue_wait_seconds", "Time from submission to admission into the running batch.",
@@ -113,6 +114,7 @@ public sealed class EngineMetrics
     public Gauge TierAdapters { get; }
     public Gauge SlotsUsed { get; }
     public Gauge SlotsTotal { get; }
+    public Gauge WarmupSeconds { get; }
     public Gauge SlotBytes { get; }
     public Gauge HostBudgetBytes { get; }
     public Histogram QueueWait { get; }

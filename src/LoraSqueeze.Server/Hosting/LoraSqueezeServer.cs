@@ -99,6 +99,7 @@ public static class LoraSqueezeServer
                 MaxSequenceLength = backends.Scheduler.MaxSequenceLength,
             },
             QueueLength = options.QueueLength,
+            WarmupSteps = options.WarmupSteps,
         });
         services.AddSingleton(sp => new InferenceEngine(backends.CreateRunner, sp.GetRequiredService<EngineOptions>(),
             sp.GetRequiredService<AdapterManager>(), sp.GetRequiredService<EngineMailbox>(),

@@ -123,6 +123,12 @@ public sealed class ServerOptions
     /// <summary>Requests waiting for the engine before new ones are refused with RESOURCE_EXHAUSTED.</summary>
     public int QueueLength { get; set; } = 64;
 
+    /// <summary>
+    /// Decode steps run at start-up (at <see cref="MaxBatch"/> rows and at one) before the server reports ready, so the
+    /// first requests do not pay for first-touch memory and first compilation; 0 turns the warm-up off.
+    /// </summary>
+    public int WarmupSteps { get; set; } = 32;
+
     /// <summary>Longest prompt accepted, in tokens.</summary>
     public int MaxPromptTokens { get; set; } = 1024;
 
@@ -224,6 +230,7 @@ public sealed class ServerOptions
         Positive(MaxBatch, nameof(MaxBatch));
         Positive(MaxTokensPerStep, nameof(MaxTokensPerStep));
         Positive(QueueLength, nameof(QueueLength));
+        if (WarmupSteps < 0 || WarmupSteps > 10_000) throw new ArgumentException($"Server:WarmupSteps must be between 0 and 10000 (got {WarmupSteps})");
         Positive(MaxPromptTokens, nameof(MaxPromptTokens));
         Positive(MaxTokens, nameof(MaxTokens));
         if (ShutdownDrainSeconds < 0) throw new ArgumentException($"Server:ShutdownDrainSeconds must not be negative (got {ShutdownDrainSeconds})");

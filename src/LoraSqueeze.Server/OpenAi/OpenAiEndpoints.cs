@@ -31,14 +31,14 @@ internal static class OpenAiEndpoints
         MapJsonPost(api, "/v1/chat/completions", (sp, http, body, ct) => sp.GetRequiredService<ChatCompletionsEndpoint>().HandleAsync(http, body, ct));
         MapJsonPost(api, "/v1/load_lora_adapter", (sp, http, body, ct) => sp.GetRequiredService<LoraAdapterEndpoints>().LoadAsync(http, body, ct));
         MapJsonPost(api, "/v1/unload_lora_adapter", (sp, http, body, ct) => sp.GetRequiredService<LoraAdapterEndpoints>().UnloadAsync(http, body, ct));
-        // Readiness for load balancers and Kubernetes: 200 once the model is loaded, 503 before (and after a failed load).
+        // Readiness for load balancers and Kubernetes: 200 once the model is loaded and warmed up, 503 before (and after a failed load).
         api.MapGet("/health", http =>
         {
             var engine = http.RequestServices.GetRequiredService<InferenceEngine>();
             bool ready = engine.Ready.IsCompletedSuccessfully && !engine.Stopping;
             http.Response.StatusCode = ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
             http.Response.ContentType = "text/plain; charset=utf-8";
-            return http.Response.WriteAsync(ready ? "ok" : engine.Ready.IsFaulted ? "model failed to load" : engine.Stopping ? "shutting down" : "model loading");
+            return http.Response.WriteAsync(ready ? "ok" : engine.Ready.IsFaulted ? "model failed to load" : engine.Stopping ? "shutting down" : engine.WarmingUp ? "warming up" : "model loading");
         });
     }
 
