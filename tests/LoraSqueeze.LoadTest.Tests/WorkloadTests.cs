@@ -63,6 +63,24 @@ public sealed class WorkloadTests
         Assert.All(gaps, g => Assert.True(g >= 0));
     }
 
+    /// <summary>ExactOutputTokens asks min_tokens = max_tokens of every request (and changes nothing else); without it min_tokens is 0.</summary>
+    [Fact]
+    public void Exact_output_tokens_ask_min_tokens_equal_to_max_tokens()
+    {
+        var spec = new WorkloadSpec { AdapterIds = ["a", "b"], OutputTokens = new IntRange(8, 40), Seed = 3 };
+        var free = new RequestGenerator(spec);
+        var exact = new RequestGenerator(spec with { ExactOutputTokens = true });
+        for (int i = 0; i < 200; i++)
+        {
+            var f = free.Next();
+            var e = exact.Next();
+            Assert.Equal(0, f.MinTokens);
+            Assert.Equal(e.MaxTokens, e.MinTokens);
+            Assert.Equal(f with { MinTokens = e.MinTokens }, e with { PromptTokens = f.PromptTokens });
+            Assert.Equal(f.PromptTokens, e.PromptTokens);
+        }
+    }
+
     [Fact]
     public void Requests_repeat_for_a_seed_and_their_prompts_do_not_depend_on_the_adapter_set()
     {

@@ -109,6 +109,32 @@ public sealed class InferenceTests : IAsyncLifetime
         Assert.Contains("stop token id", ex.Status.Detail);
     }
 
+    /// <summary>gRPC min_tokens (vLLM's): a one-token stop id that ends the free run cannot be sampled before it; above max_tokens is refused.</summary>
+    [Fact]
+    public async Task Min_tokens_keeps_eos_and_stop_ids_from_ending_generation_early()
+    {
+        var free = await _server.Inference.GenerateAsync(Request("abc", maxTokens: 20, temperature: 0));
+        Assert.True(free.TokenIds.Count >= 2, $"model output too short for the test: {free.TokenIds.Count} tokens");
+        int stopId = free.TokenIds[1];
+        var early = Request("abc", maxTokens: 20, temperature: 0);
+        early.Sampling.StopTokenIds.Add(stopId);
+        Assert.Equal(FinishReason.Stop, (await _server.Inference.GenerateAsync(early)).FinishReason);   // without min_tokens it stops
+
+        var held = Request("abc", maxTokens: 20, temperature: 0);
+        held.Sampling.StopTokenIds.Add(stopId);
+        held.Sampling.MinTokens = 20;
+        var reply = await _server.Inference.GenerateAsync(held);
+        Assert.Equal(20, reply.TokenIds.Count);
+        Assert.Equal(FinishReason.Length, reply.FinishReason);
+        Assert.DoesNotContain(stopId, reply.TokenIds);
+
+        var bad = Request("abc", maxTokens: 20);
+        bad.Sampling.MinTokens = 21;
+        var ex = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(() => _server.Inference.GenerateAsync(bad).ResponseAsync);
+        Assert.Equal(global::Grpc.Core.StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Contains("min_tokens 21", ex.Status.Detail);
+    }
+
     [Fact]
     public async Task Stop_string_ends_generation_before_it()
     {

@@ -46,14 +46,17 @@ public sealed class ServerProcess : IAsyncDisposable
 
     private async Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct)
     {
-        using var channel = GrpcChannel.ForAddress(GrpcUri);
-        var client = new Inference.InferenceClient(channel);
         var until = DateTime.UtcNow + timeout;
         var probe = new GenerateRequest { Tokens = new TokenIds(), Sampling = new SamplingOptions { MaxTokens = 1, Temperature = 0 } };
         probe.Tokens.Ids.AddRange([5, 6, 7]);
         while (true)
         {
             if (_process.HasExited) throw new InvalidOperationException($"lorasqueeze serve exited with code {_process.ExitCode} (see its log)");
+            // A fresh channel per attempt: a compare once timed out after 300 s although its server was ready at 46 s
+            // (the launcher had rebuilt first); the one channel's reconnect backoff after the refused connections is
+            // the likely cause, and a fresh channel per probe cannot be caught by it.
+            using var channel = GrpcChannel.ForAddress(GrpcUri);
+            var client = new Inference.InferenceClient(channel);
             try
             {
                 await client.GenerateAsync(probe, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: ct);

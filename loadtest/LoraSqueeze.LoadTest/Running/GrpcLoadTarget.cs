@@ -27,7 +27,7 @@ public sealed class GrpcLoadTarget : ILoadTarget
         {
             Tokens = new TokenIds(),
             AdapterId = request.AdapterId,
-            Sampling = new SamplingOptions { MaxTokens = request.MaxTokens, Temperature = 0 },
+            Sampling = new SamplingOptions { MaxTokens = request.MaxTokens, MinTokens = request.MinTokens, Temperature = 0 },
         };
         message.Tokens.Ids.AddRange(request.PromptTokens);
         double start = clock.Elapsed.TotalSeconds;

@@ -28,6 +28,7 @@ public sealed class OpenAiLoadTarget(Uri baseUri, string baseModel) : ILoadTarge
             model = request.AdapterId.Length == 0 ? baseModel : request.AdapterId,
             prompt = request.PromptTokens,
             max_tokens = request.MaxTokens,
+            min_tokens = request.MinTokens,
             temperature = 0,
             stream = true,
             stream_options = new { include_usage = true },

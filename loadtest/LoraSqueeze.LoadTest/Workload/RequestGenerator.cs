@@ -31,6 +31,6 @@ public sealed class RequestGenerator
         var prompt = new int[promptLength];
         for (int i = 0; i < prompt.Length; i++) prompt[i] = _random.Next(4, _spec.VocabSize);
         string adapter = _zipf is null || baseDraw < _spec.BaseShare ? "" : _spec.AdapterIds[popularity];
-        return new PlannedRequest(_next++, adapter, prompt, maxTokens);
+        return new PlannedRequest(_next++, adapter, prompt, maxTokens, _spec.ExactOutputTokens ? maxTokens : 0);
     }
 }

@@ -18,6 +18,12 @@ public sealed record WorkloadSpec
     /// <summary>max_tokens of each request.</summary>
     public IntRange OutputTokens { get; init; } = new(16, 64);
 
+    /// <summary>
+    /// Every request asks for min_tokens = max_tokens, so EOS cannot end it early and each produces exactly its
+    /// max_tokens: the same work as a fixed-length in-process run (the peer bench's server comparison).
+    /// </summary>
+    public bool ExactOutputTokens { get; init; }
+
     /// <summary>Prompt token ids are drawn from [4, VocabSize) so special tokens at the bottom are avoided.</summary>
     public int VocabSize { get; init; } = 256;
 

@@ -36,7 +36,8 @@ internal static class GenerateRequestMapping
             Seed: s.HasSeed ? unchecked((long)s.Seed) : null,
             MaxTokens: s.MaxTokens == 0 ? defaultMaxTokens : s.MaxTokens,
             StopTokenSequences: s.StopTokenIds.Count == 0 ? null : s.StopTokenIds.Select(id => new[] { id }).ToList(),
-            Logprobs: s.Logprobs);
+            Logprobs: s.Logprobs,
+            MinTokens: s.MinTokens);
         string adapter = string.IsNullOrEmpty(adapterOverride) ? request.AdapterId : adapterOverride;
         return new GenerationRequest(GenerationRequest.NextId(), prompt, adapter.Length == 0 ? null : adapter, sampling, s.Stop.ToList());
     }
