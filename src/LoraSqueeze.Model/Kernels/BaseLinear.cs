@@ -34,7 +34,8 @@ public static class BaseLinear
         var xc = x.is_contiguous() ? x : x.contiguous();              // [T, in]
         int rows = (int)xc.shape[0], inF = (int)xc.shape[1], outF = (int)weight.OutFeatures;
         var y = empty([rows, outF], dtype: ScalarType.Float32, device: x.device);   // [T, out]
-        fixed (byte* px = xc.bytes, pw = weight.Data.bytes, py = y.bytes, pb = bias is null ? Span<byte>.Empty : bias.bytes,
+        byte* pw = Address(weight.Data);   // not weight.Data.bytes: a Span cannot span an LM head of 2 GiB or more
+        fixed (byte* px = xc.bytes, py = y.bytes, pb = bias is null ? Span<byte>.Empty : bias.bytes,
                ps = weight.Scales is null ? Span<byte>.Empty : weight.Scales.bytes)
         {
             if (int8Activations && weight.DType == ScalarType.Int8 && CpuInt8DotGemm.Supports(inF))
@@ -119,11 +120,8 @@ public static class BaseLinear
         return storage is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Int8;
     }
 
-    /// <summary>A tensor's first byte. CPU tensors live in native memory that never moves, so the address stays valid while the tensor does.</summary>
-    private static unsafe byte* Address(Tensor t)
-    {
-        fixed (byte* p = t.bytes) return p;
-    }
+    /// <summary>A tensor's first byte (<see cref="Core.Torch.TensorAddress"/>: also for tensors of 2 GiB and more).</summary>
+    private static unsafe byte* Address(Tensor t) => Core.Torch.TensorAddress.Of(t);
 
     /// <summary>The engine thread's buffers for <paramref name="rows"/> quantised rows of <paramref name="inF"/> inputs, grown as needed.</summary>
     private static (sbyte[] Rows, float[] Scales) QuantisedRows(int rows, int inF)
@@ -160,7 +158,8 @@ public static class BaseLinear
             t_scratch = empty(n, dtype: ScalarType.Float32).DetachFromDisposeScope();
         }
         var view = t_scratch.narrow(0, 0, n).view(weight.OutFeatures, weight.InFeatures);   // [out, in]
-        fixed (byte* pw = weight.Data.bytes, pd = view.bytes, ps = weight.Scales is null ? Span<byte>.Empty : weight.Scales.bytes)
+        byte* pw = Address(weight.Data), pd = Address(view);
+        fixed (byte* ps = weight.Scales is null ? Span<byte>.Empty : weight.Scales.bytes)
             CpuFewRowGemm.Widen(pw, weight.DType == ScalarType.Int8, (float*)ps, (float*)pd, (int)weight.OutFeatures, (int)weight.InFeatures, threads);
         return view;
     }
@@ -173,7 +172,8 @@ public static class BaseLinear
         var xc = x.is_contiguous() ? x : x.contiguous();              // [T, in]
         int rows = (int)xc.shape[0], inF = (int)xc.shape[1], outF = (int)weight.shape[0];
         var y = empty([rows, outF], dtype: ScalarType.Float32, device: x.device);   // [T, out]
-        fixed (byte* px = xc.bytes, pw = weight.bytes, py = y.bytes, pb = bias is null ? Span<byte>.Empty : bias.bytes)
+        byte* pw = Address(weight);
+        fixed (byte* px = xc.bytes, py = y.bytes, pb = bias is null ? Span<byte>.Empty : bias.bytes)
             CpuFewRowGemm.Apply((float*)px, rows, (float*)pw, (float*)pb, (float*)py, inF, outF, threads);
         return y;
     }

@@ -123,7 +123,8 @@ public sealed class Attention : IDisposable
     /// <summary>k, v: [T, KvH, d] → the cache rows at <see cref="StepBatch.HostCacheIndex"/>, k rotated on the way.</summary>
     private unsafe void RopeKeysIntoCache(Tensor k, Tensor v, Tensor keys, Tensor values, StepBatch batch)
     {
-        fixed (byte* pk = k.bytes, pv = v.bytes, pc = batch.Cos!.bytes, ps = batch.Sin!.bytes, pkeys = keys.bytes, pvalues = values.bytes)
+        byte* pkeys = Core.Torch.TensorAddress.Of(keys), pvalues = Core.Torch.TensorAddress.Of(values);   // a cache layer may exceed what a Span spans
+        fixed (byte* pk = k.bytes, pv = v.bytes, pc = batch.Cos!.bytes, ps = batch.Sin!.bytes)
         fixed (long* pi = batch.HostCacheIndex)
         {
             Kernels.CpuElementwise.RopeKeysIntoCache((float*)pk, (float*)pv, (int)k.shape[0], _kvHeads, _headDim, (float*)pc, (float*)ps,
@@ -145,7 +146,8 @@ public sealed class Attention : IDisposable
         var o = empty([q.shape[0], (long)_heads * _headDim], dtype: ScalarType.Float32, device: q.device);   // [S, H·d]
         int need = Kernels.CpuDecodeAttention.ScratchFloats(maxLen, _heads / _kvHeads, Threads);   // a GQA group's score rows per thread
         if (t_scores is null || t_scores.Length < need) t_scores = new float[need];
-        fixed (byte* pq = qc.bytes, pk = keys.bytes, pv = values.bytes, po = o.bytes)
+        byte* pk = Core.Torch.TensorAddress.Of(keys), pv = Core.Torch.TensorAddress.Of(values);   // a cache layer may exceed what a Span spans
+        fixed (byte* pq = qc.bytes, po = o.bytes)
         fixed (float* ps = t_scores)
         {
             Kernels.CpuDecodeAttention.Apply((float*)pq, (float*)pk, (float*)pv, batch.HostCacheRows, batch.HostKeyLengths,
