@@ -31,28 +31,9 @@ public static class BaseLinear
             using var widened = WidenIntoScratch(weight, threads);    // [out, in], a view of the thread's scratch
             return nn.functional.linear(x, widened, bias);
         }
-        var xc = x.is_contiguous() ? x : x.contiguous();              // [T, in]
-        int rows = (int)xc.shape[0], inF = (int)xc.shape[1], outF = (int)weight.OutFeatures;
-        var y = empty([rows, outF], dtype: ScalarType.Float32, device: x.device);   // [T, out]
-        byte* pw = Address(weight.Data);   // not weight.Data.bytes: a Span cannot span an LM head of 2 GiB or more
-        fixed (byte* px = xc.bytes, py = y.bytes, pb = bias is null ? Span<byte>.Empty : bias.bytes,
-               ps = weight.Scales is null ? Span<byte>.Empty : weight.Scales.bytes)
-        {
-            if (int8Activations && weight.DType == ScalarType.Int8 && CpuInt8DotGemm.Supports(inF))
-            {
-                var (xq, xs) = QuantisedRows(rows, inF);
-                fixed (sbyte* pq = xq)
-                fixed (float* pqs = xs)
-                {
-                    ActivationQuantizer.Quantize((float*)px, rows, inF, pq, pqs);
-                    CpuInt8DotGemm.Apply(pq, pqs, rows, (sbyte*)pw, (float*)ps, (float*)pb, (float*)py, inF, outF, threads);
-                }
-            }
-            else if (weight.DType == ScalarType.BFloat16)
-                CpuFewRowGemm.ApplyBf16((float*)px, rows, (ushort*)pw, (float*)pb, (float*)py, inF, outF, threads);
-            else
-                CpuFewRowGemm.ApplyInt8((float*)px, rows, (sbyte*)pw, (float*)ps, (float*)pb, (float*)py, inF, outF, threads);
-        }
+        // A decode step on one packed weight: the group kernel with a group of one.
+        Tensor y = null!;
+        RunGroup(x, new ReadOnlySpan<PackedWeight>(in weight), new ReadOnlySpan<Tensor?>(in bias), threads, int8Activations, new Span<Tensor>(ref y));
         return y;
     }
 
@@ -71,6 +52,17 @@ public static class BaseLinear
             for (int i = 0; i < weights.Length; i++) outputs[i] = Forward(x, weights[i], biases[i], kernel, threads, int8Activations);
             return;
         }
+        RunGroup(x, weights, biases, threads, int8Activations, outputs);
+    }
+
+    /// <summary>
+    /// The few-row kernels over weights of one storage type (<see cref="CanGroup"/>'s conditions hold): one parallel
+    /// region over all their output rows; with int8 activations and int8 weights x is quantised once and multiplied
+    /// int8 × int8.
+    /// </summary>
+    private static unsafe void RunGroup(Tensor x, ReadOnlySpan<PackedWeight> weights, ReadOnlySpan<Tensor?> biases, int threads,
+        bool int8Activations, Span<Tensor> outputs)
+    {
         var xc = x.is_contiguous() ? x : x.contiguous();              // [T, in]
         int rows = (int)xc.shape[0], inF = (int)xc.shape[1], n = weights.Length;
         var storage = weights[0].DType;

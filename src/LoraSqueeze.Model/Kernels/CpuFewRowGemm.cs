@@ -20,19 +20,14 @@ internal static unsafe class CpuFewRowGemm
     public const int MaxRows = 16;
 
     /// <summary>x: [rows, in], w: [out, in], bias: [out] or null, y: [rows, out]; all row-major and contiguous.</summary>
-    public static void Apply(float* x, int rows, float* w, float* bias, float* y, int inFeatures, int outFeatures, int threads) =>
-        Apply<F32Load>(x, rows, (byte*)w, null, bias, y, inFeatures, outFeatures, threads);
+    public static void Apply(float* x, int rows, float* w, float* bias, float* y, int inFeatures, int outFeatures, int threads)
+    {
+        var output = new GemmOutput { Weight = (byte*)w, Bias = bias, Y = y, OutFeatures = outFeatures };
+        Run<F32Load>(x, rows, inFeatures, &output, 1, threads);
+    }
 
-    /// <summary>True where the bf16/int8 loads have their AVX2 instructions (elsewhere callers widen the weight first).</summary>
+    /// <summary>True where the bf16/int8 loads of <see cref="ApplyGroup"/> have their AVX2 instructions (elsewhere callers widen the weight first).</summary>
     public static bool SupportsPacked => System.Runtime.Intrinsics.X86.Avx2.IsSupported;
-
-    /// <summary>As <see cref="Apply(float*, int, float*, float*, float*, int, int, int)"/> with bfloat16 weights [out, in].</summary>
-    public static void ApplyBf16(float* x, int rows, ushort* w, float* bias, float* y, int inFeatures, int outFeatures, int threads) =>
-        Apply<Bf16Load>(x, rows, (byte*)w, null, bias, y, inFeatures, outFeatures, threads);
-
-    /// <summary>As <see cref="Apply(float*, int, float*, float*, float*, int, int, int)"/> with int8 weights [out, in] and scales [out].</summary>
-    public static void ApplyInt8(float* x, int rows, sbyte* w, float* scales, float* bias, float* y, int inFeatures, int outFeatures, int threads) =>
-        Apply<Int8Load>(x, rows, (byte*)w, scales, bias, y, inFeatures, outFeatures, threads);
 
     /// <summary>
     /// Widens a packed weight [out, in] (int8 with per-row <paramref name="scales"/>, or bfloat16) into float32
@@ -40,19 +35,18 @@ internal static unsafe class CpuFewRowGemm
     /// </summary>
     public static void Widen(byte* w, bool int8, float* scales, float* dst, int outFeatures, int inFeatures, int threads)
     {
-        int parts = KernelPool.Shared.Parts(threads, outFeatures / 64);
-        int per = (outFeatures + parts - 1) / parts;
-        nint pw = (nint)w, ps = (nint)scales, pd = (nint)dst;   // raw pointers cannot be captured by a lambda
-        KernelPool.Shared.For(parts, part =>
-        {
-            int from = part * per, to = Math.Min(outFeatures, from + per);
-            for (int o = from; o < to; o++)
-            {
-                float* d = (float*)pd + (long)o * inFeatures;
-                if (int8) WidenRow<Int8Load>((byte*)pw + (long)o * inFeatures, ((float*)ps)[o], d, inFeatures);
-                else WidenRow<Bf16Load>((byte*)pw + (long)o * inFeatures * 2, 1f, d, inFeatures);
-            }
-        });
+        // The packed weight as the source and dst as the "output" of one GemmOutput: OutputBlocks splits its rows.
+        var rows = new GemmOutput { Weight = w, Scales = scales, Y = dst, OutFeatures = outFeatures };
+        if (int8) OutputBlocks.Run(&rows, 1, threads, align: 1, &WidenBlock<Int8Load>, inFeatures);
+        else OutputBlocks.Run(&rows, 1, threads, align: 1, &WidenBlock<Bf16Load>, inFeatures);
+    }
+
+    /// <summary>Rows [from, to) of a packed weight widened into its float32 copy; the context is the row length.</summary>
+    private static void WidenBlock<TW>(nint inFeatures, GemmOutput* o, int from, int to) where TW : struct, IWeightLoad
+    {
+        int n = (int)inFeatures;
+        for (int r = from; r < to; r++)
+            WidenRow<TW>(o->Weight + (long)r * n * TW.ElementBytes, o->Scales is null ? 1f : o->Scales[r], o->Y + (long)r * n, n);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot loops: fully optimised from the first call, not tier-0 code in the first requests (tiered JIT)
@@ -78,13 +72,6 @@ internal static unsafe class CpuFewRowGemm
             case TorchSharp.torch.ScalarType.Int8: Run<Int8Load>(x, rows, inFeatures, outputs, count, threads); break;
             default: throw new ArgumentOutOfRangeException(nameof(storage), storage, "the few-row kernel reads float32, bfloat16 or int8 weights");
         }
-    }
-
-    private static void Apply<TW>(float* x, int rows, byte* w, float* scales, float* bias, float* y, int inFeatures, int outFeatures, int threads)
-        where TW : struct, IWeightLoad
-    {
-        var output = new GemmOutput { Weight = w, Scales = scales, Bias = bias, Y = y, OutFeatures = outFeatures };
-        Run<TW>(x, rows, inFeatures, &output, 1, threads);
     }
 
     private static void Run<TW>(float* x, int rows, int inFeatures, GemmOutput* outputs, int count, int threads) where TW : struct, IWeightLoad

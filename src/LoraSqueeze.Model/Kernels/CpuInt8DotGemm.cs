@@ -10,7 +10,7 @@ namespace LoraSqueeze.Model.Kernels;
 /// AVX2: the scheme of llama.cpp's Q8_0 × Q8_0 dot product (<c>ggml_vec_dot_q8_0_q8_0</c>, ggml-cpu/arch/x86/quants.c:
 /// <c>_mm256_sign_epi8</c> makes x unsigned and moves its sign onto w, <c>_mm256_maddubs_epi16</c> and
 /// <c>_mm256_madd_epi16</c> sum 32 products into 8 int32 lanes, one float FMA per block with x's scale). Per 32 weights
-/// that is a sixth of the instructions of widening int8 to float32 (<see cref="CpuFewRowGemm.ApplyInt8"/>, the
+/// that is a sixth of the instructions of widening int8 to float32 (<see cref="CpuFewRowGemm.ApplyGroup"/> on int8 storage, the
 /// reference this is tested against), whose one-row step was compute-bound at half of llama.cpp's Q8_0 speed.
 /// Layout and threading follow <see cref="CpuFewRowGemm"/>: each weight row is read once for all rows of x, output
 /// rows split across <see cref="KernelPool"/> threads in blocks (<see cref="OutputBlocks"/>). Hand-written: no library here has an int8 GEMM.
@@ -21,18 +21,10 @@ internal static unsafe class CpuInt8DotGemm
     public static bool Supports(int inFeatures) => Avx2.IsSupported && inFeatures % ActivationQuantizer.Block == 0;
 
     /// <summary>
-    /// xq: [rows, in] int8 with xs: [rows, in / 32] block scales; w: [out, in] int8 with ws: [out] row scales;
-    /// bias: [out] or null; y: [rows, out] float32. All row-major and contiguous; in a multiple of 32.
-    /// </summary>
-    public static void Apply(sbyte* xq, float* xs, int rows, sbyte* w, float* ws, float* bias, float* y, int inF, int outF, int threads)
-    {
-        var output = new GemmOutput { Weight = (byte*)w, Scales = ws, Bias = bias, Y = y, OutFeatures = outF };
-        ApplyGroup(xq, xs, rows, inF, &output, 1, threads);
-    }
-
-    /// <summary>
-    /// A group of int8 projections (weights and row scales in each <see cref="GemmOutput"/>) of the same quantised rows:
-    /// one parallel region over their concatenated output rows (<see cref="OutputBlocks"/>).
+    /// A group of int8 projections of the same quantised rows — xq: [rows, in] int8 with xs: [rows, in / 32] block
+    /// scales; per <see cref="GemmOutput"/> w: [out, in] int8 with row scales [out], bias [out] or null, y: [rows, out]
+    /// float32; all row-major and contiguous, in a multiple of 32 — as one parallel region over their concatenated
+    /// output rows (<see cref="OutputBlocks"/>).
     /// </summary>
     public static void ApplyGroup(sbyte* xq, float* xs, int rows, int inF, GemmOutput* outputs, int count, int threads)
     {
