@@ -54,14 +54,19 @@ internal static unsafe class CpuInt8DotGemm
         int o = from;
         if (rows == 1)
         {
-            for (; o + 3 < to; o += 4) Quad(xq, xs, w + (long)o * inF, inF, ws + o, bias is null ? null : bias + o, y + o);
+            for (; o + 3 < to; o += 4)
+                Quad(xq, xs, w + (long)o * inF, inF, ws + o, bias is null ? null : bias + o, y + o, o + 7 < to ? w + (long)(o + 4) * inF : null);
         }
         for (; o + 1 < to; o += 2)
             for (int t = 0; t < rows; t += 4)
-                Pair(xq, xs, Math.Min(4, rows - t), t, w + (long)o * inF, w + (long)(o + 1) * inF, ws + o, bias is null ? null : bias + o, y, inF, outF, o);
+            {
+                int ahead = o + 2 + t / 2;   // each pass prefetches the pair after the previous pass's (CpuFewRowGemm.Prefetch2)
+                Pair(xq, xs, Math.Min(4, rows - t), t, w + (long)o * inF, w + (long)(o + 1) * inF, ws + o, bias is null ? null : bias + o, y, inF, outF, o,
+                    ahead + 1 < to ? w + (long)ahead * inF : null);
+            }
         if (o < to)
             for (int t = 0; t < rows; t += 4)
-                Pair(xq, xs, Math.Min(4, rows - t), t, w + (long)o * inF, null, ws + o, bias is null ? null : bias + o, y, inF, outF, o);
+                Pair(xq, xs, Math.Min(4, rows - t), t, w + (long)o * inF, null, ws + o, bias is null ? null : bias + o, y, inF, outF, o, null);
     }
 
     /// <summary>Σ over 32 lanes of w·x as eight int32 lanes converted to float: x unsigned via its own sign, the sign moved onto w.</summary>
@@ -71,15 +76,19 @@ internal static unsafe class CpuInt8DotGemm
         return Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(p16, ones)); // [8] int32 → float
     }
 
-    /// <summary>y[o..o+4] for one row of x: four weight rows against x, each x block loaded and made unsigned once.</summary>
+    /// <summary>
+    /// y[o..o+4] for one row of x: four weight rows against x, each x block loaded and made unsigned once; the four rows
+    /// at <paramref name="next"/> (null: none) prefetched meanwhile (<see cref="CpuFewRowGemm.Prefetch4"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Quad(sbyte* xq, float* xs, sbyte* w, int inF, float* ws, float* bias, float* y)
+    private static void Quad(sbyte* xq, float* xs, sbyte* w, int inF, float* ws, float* bias, float* y, sbyte* next)
     {
         sbyte* w1 = w + inF, w2 = w1 + inF, w3 = w2 + inF;
         var ones = Vector256.Create((short)1);
         var a0 = Vector256<float>.Zero; var a1 = Vector256<float>.Zero; var a2 = Vector256<float>.Zero; var a3 = Vector256<float>.Zero;
         for (int i = 0, b = 0; i < inF; i += 32, b++)
         {
+            if (next != null && (i & 63) == 0) CpuFewRowGemm.Prefetch4((byte*)next, inF, i);
             var x = Vector256.Load(xq + i);
             var ax = Avx2.Sign(x, x).AsByte();
             var d = Vector256.Create(xs[b]);
@@ -96,10 +105,10 @@ internal static unsafe class CpuInt8DotGemm
 
     /// <summary>
     /// y[t..t+n, o] and y[t..t+n, o+1] for n ≤ 4 rows of x from row t (rows past n repeat row t and are not stored);
-    /// <paramref name="w1"/> null: only column o.
+    /// <paramref name="w1"/> null: only column o. The two rows at <paramref name="next"/> (null: none) are prefetched meanwhile.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pair(sbyte* xq, float* xs, int n, int t, sbyte* w0, sbyte* w1, float* ws, float* bias, float* y, int inF, int outF, int o)
+    private static void Pair(sbyte* xq, float* xs, int n, int t, sbyte* w0, sbyte* w1, float* ws, float* bias, float* y, int inF, int outF, int o, sbyte* next)
     {
         int blocks = inF / 32;
         sbyte* x0 = xq + (long)t * inF;
@@ -116,6 +125,7 @@ internal static unsafe class CpuInt8DotGemm
         var a10 = Vector256<float>.Zero; var a11 = Vector256<float>.Zero; var a12 = Vector256<float>.Zero; var a13 = Vector256<float>.Zero;
         for (int i = 0, b = 0; i < inF; i += 32, b++)
         {
+            if (next != null && (i & 63) == 0) CpuFewRowGemm.Prefetch2((byte*)next, inF, i);
             var v0 = Vector256.Load(w0 + i);
             var v1 = Vector256.Load(wb + i);
             var x = Vector256.Load(x0 + i); var ax = Avx2.Sign(x, x).AsByte(); var d = Vector256.Create(d0[b]);
