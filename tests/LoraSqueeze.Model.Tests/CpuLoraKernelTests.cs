@@ -12,24 +12,29 @@ public class CpuLoraKernelTests
     // in 37 and out 19: every vector loop has a scalar tail; rank 5 is not a vector width either.
     private const int In = 37, Out = 19, Rank = 5, Slots = 4;
 
+    // The second shape reaches the float32 kernel's blocked loops and each of their tails: rank 9 = two passes of four
+    // A rows + one, out 75 = two four-vector blocks + one vector + 3, in 45 = five vectors + 5.
     [Theory]
-    [InlineData(ScalarType.Float32)]
-    [InlineData(ScalarType.BFloat16)]
-    [InlineData(ScalarType.Int8)]
-    public void BgmvMatchesSegmentedAndAnExplicitPerRowProduct(ScalarType slotDType)
+    [InlineData(ScalarType.Float32, In, Out, Rank)]
+    [InlineData(ScalarType.BFloat16, In, Out, Rank)]
+    [InlineData(ScalarType.Int8, In, Out, Rank)]
+    [InlineData(ScalarType.Float32, 45, 75, 9)]
+    [InlineData(ScalarType.BFloat16, 45, 75, 9)]
+    [InlineData(ScalarType.Int8, 45, 75, 9)]
+    public void BgmvMatchesSegmentedAndAnExplicitPerRowProduct(ScalarType slotDType, int inF, int outF, int rank)
     {
         using var scope = NewDisposeScope();
         using var mode = inference_mode();
-        var layer = new LoraLinear("p", In, Out, bias: true, Slots, Rank, LoraKernel.Bgmv, ScalarType.Float32, CPU, slotDType);
+        var layer = new LoraLinear("p", inF, outF, bias: true, Slots, rank, LoraKernel.Bgmv, ScalarType.Float32, CPU, slotDType);
         var gen = manual_seed(7);
-        layer.Weight.copy_(randn(Out, In, generator: gen));
-        layer.Bias!.copy_(randn(Out, generator: gen));
+        layer.Weight.copy_(randn(outF, inF, generator: gen));
+        layer.Bias!.copy_(randn(outF, generator: gen));
         var a = new Tensor[Slots];
         var b = new Tensor[Slots];
         for (int s = 0; s < Slots; s++)
         {
-            a[s] = randn(Rank, In, generator: gen);      // [r, in]
-            b[s] = randn(Out, Rank, generator: gen);     // [out, r]
+            a[s] = randn(rank, inF, generator: gen);      // [r, in]
+            b[s] = randn(outF, rank, generator: gen);     // [out, r]
             layer.SetSlot(s, a[s], b[s]);
         }
         // Rows: 2 base-only, slot 2 ×1, slot 0 ×6 (a prefill chunk: longer than MaxSegmentRows), slot 3 ×2, slot 1 ×1.
@@ -37,7 +42,7 @@ public class CpuLoraKernelTests
         Assert.True(6 > CpuLoraKernel.MaxSegmentRows);
         var mapping = LoraMapping.FromGroupedRows(rowSlots, CPU);
         Assert.Equal([2, 9, 10, 11], mapping.ShortRows);
-        var x = randn(rowSlots.Length, In, generator: gen);  // [T, in]
+        var x = randn(rowSlots.Length, inF, generator: gen);  // [T, in]
 
         var fast = layer.Forward(x, mapping);
         layer.Kernel = LoraKernel.Segmented;

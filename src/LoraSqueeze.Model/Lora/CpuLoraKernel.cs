@@ -91,11 +91,52 @@ internal static unsafe class CpuLoraKernel
     {
         var x = new ReadOnlySpan<float>(xt, inFeatures);
         Span<float> h = rank <= 256 ? stackalloc float[rank] : new float[rank];            // [r]
-        for (int j = 0; j < rank; j++)
+        int j0 = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            // Four rank rows of Aₛ per pass against xₜ (x loaded once per chunk, four independent FMA chains). With the
+            // four-block expand below: the BGMV term of 8 rows on 8 rank-16 float32 adapters over the h1024 model's 28
+            // projections (37 MB) from 3.0 to 2.2–2.3 ms, 12 → 16–17 GB/s (2 threads, caches flushed between steps).
+            for (; j0 + 3 < rank; j0 += 4)
+            {
+                float* a0 = aS + (long)j0 * inFeatures, a1 = a0 + inFeatures, a2 = a1 + inFeatures, a3 = a2 + inFeatures;
+                var s0 = Vector256<float>.Zero; var s1 = Vector256<float>.Zero; var s2 = Vector256<float>.Zero; var s3 = Vector256<float>.Zero;
+                int i = 0;
+                for (; i <= inFeatures - 8; i += 8)
+                {
+                    var v = Vector256.Load(xt + i);
+                    s0 = Vector256.FusedMultiplyAdd(Vector256.Load(a0 + i), v, s0);
+                    s1 = Vector256.FusedMultiplyAdd(Vector256.Load(a1 + i), v, s1);
+                    s2 = Vector256.FusedMultiplyAdd(Vector256.Load(a2 + i), v, s2);
+                    s3 = Vector256.FusedMultiplyAdd(Vector256.Load(a3 + i), v, s3);
+                }
+                float h0 = Vector256.Sum(s0), h1 = Vector256.Sum(s1), h2 = Vector256.Sum(s2), h3 = Vector256.Sum(s3);
+                for (; i < inFeatures; i++) { h0 += a0[i] * xt[i]; h1 += a1[i] * xt[i]; h2 += a2[i] * xt[i]; h3 += a3[i] * xt[i]; }
+                h[j0] = h0; h[j0 + 1] = h1; h[j0 + 2] = h2; h[j0 + 3] = h3;
+            }
+        }
+        for (int j = j0; j < rank; j++)
             h[j] = TensorPrimitives.Dot(new ReadOnlySpan<float>(aS + (long)j * inFeatures, inFeatures), x);
 
-        // yₜ[o] += Σⱼ h[j]·Bₛ[j, o]: one pass over yₜ per vector-wide block, the r rows of Bₛ streamed alongside.
+        // yₜ[o] += Σⱼ h[j]·Bₛ[j, o]: one pass over yₜ, the r rows of Bₛ streamed alongside. Four vector-wide blocks at a
+        // time: four independent FMA chains (one block alone is a chain of r dependent FMAs, latency-bound).
         int w = Vector<float>.Count, o = 0;
+        for (; o <= outFeatures - 4 * w; o += 4 * w)
+        {
+            var acc0 = Vector.Load(yt + o); var acc1 = Vector.Load(yt + o + w);
+            var acc2 = Vector.Load(yt + o + 2 * w); var acc3 = Vector.Load(yt + o + 3 * w);
+            for (int j = 0; j < rank; j++)
+            {
+                var hj = new Vector<float>(h[j]);
+                float* bj = bS + (long)j * outFeatures + o;
+                acc0 = Vector.FusedMultiplyAdd(hj, Vector.Load(bj), acc0);
+                acc1 = Vector.FusedMultiplyAdd(hj, Vector.Load(bj + w), acc1);
+                acc2 = Vector.FusedMultiplyAdd(hj, Vector.Load(bj + 2 * w), acc2);
+                acc3 = Vector.FusedMultiplyAdd(hj, Vector.Load(bj + 3 * w), acc3);
+            }
+            Vector.Store(acc0, yt + o); Vector.Store(acc1, yt + o + w);
+            Vector.Store(acc2, yt + o + 2 * w); Vector.Store(acc3, yt + o + 3 * w);
+        }
         for (; o <= outFeatures - w; o += w)
         {
             var acc = Vector.Load(yt + o);
