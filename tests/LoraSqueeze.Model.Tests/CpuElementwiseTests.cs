@@ -85,11 +85,15 @@ public unsafe class CpuElementwiseTests
         using var scope = NewDisposeScope();
         var gen = manual_seed(5);
         var gate = randn(3, 101, generator: gen) * 4;
+        gate[0, 0] = tensor(-100f);   // exp(100) overflows to +inf: silu is −0, not NaN
+        gate[0, 1] = tensor(95f);     // exp(−95) underflows: silu is the input
+        gate[1, 8] = tensor(-88.5f);  // the same in the vector loop
         var up = randn(3, 101, generator: gen);
         var expected = nn.functional.silu(gate) * up;
         var g = gate.clone();
         fixed (byte* pg = g.bytes, pu = up.bytes)
             CpuElementwise.SiluMulInPlace((float*)pg, (float*)pu, g.numel());
+        Assert.False(g.isnan().any().item<bool>());
         Assert.True(g.allclose(expected, rtol: 1e-5, atol: 1e-6));
     }
 }

@@ -26,7 +26,7 @@ public static class BaseLinear
             using var dense = weight.ToDense(x.dtype);                // [out, in]
             return nn.functional.linear(x, dense, bias);
         }
-        if (x.shape[0] > CpuFewRowGemm.MaxRows)
+        if (x.size(0) > CpuFewRowGemm.MaxRows)
         {
             using var widened = WidenIntoScratch(weight, threads);    // [out, in], a view of the thread's scratch
             return nn.functional.linear(x, widened, bias);
@@ -64,7 +64,7 @@ public static class BaseLinear
         bool int8Activations, Span<Tensor> outputs)
     {
         var xc = x.is_contiguous() ? x : x.contiguous();              // [T, in]
-        int rows = (int)xc.shape[0], inF = (int)xc.shape[1], n = weights.Length;
+        int rows = (int)xc.size(0), inF = (int)xc.size(1), n = weights.Length;
         var storage = weights[0].DType;
         GemmOutput* group = stackalloc GemmOutput[n];
         for (int i = 0; i < n; i++)
@@ -99,13 +99,15 @@ public static class BaseLinear
     /// <summary>A group runs as one region where every weight would take the few-row kernel and all share a storage type.</summary>
     private static bool CanGroup(Tensor x, ReadOnlySpan<PackedWeight> weights, ReadOnlySpan<Tensor?> biases, BaseKernel kernel)
     {
-        if (weights.Length == 0 || x.dim() != 2 || x.shape[0] == 0 || x.shape[0] > CpuFewRowGemm.MaxRows) return false;
+        if (weights.Length == 0 || x.dim() != 2) return false;
+        long rows = x.size(0), inF = x.size(1);
+        if (rows == 0 || rows > CpuFewRowGemm.MaxRows) return false;
         var storage = weights[0].DType;
         if (storage != ScalarType.Float32 && !CpuFewRowGemm.SupportsPacked) return false;
         for (int i = 0; i < weights.Length; i++)
         {
             var w = weights[i];
-            if (!OnCpuKernels(x, biases[i], kernel) || w.DType != storage || !w.Data.is_contiguous() || w.InFeatures != x.shape[1]
+            if (!OnCpuKernels(x, biases[i], kernel) || w.DType != storage || !w.Data.is_contiguous() || w.InFeatures != inF
                 || (storage == ScalarType.Float32 && w.Scales is not null) || (storage == ScalarType.Int8 && w.Scales is null))
                 return false;
         }
@@ -159,10 +161,10 @@ public static class BaseLinear
     /// <summary>x: [T, in] (or [.., in] for libtorch), weight: [out, in], bias: [out] or null → [T, out].</summary>
     public static unsafe Tensor Forward(Tensor x, Tensor weight, Tensor? bias, BaseKernel kernel, int threads)
     {
-        if (!OnCpuKernels(x, bias, kernel) || x.shape[0] > CpuFewRowGemm.MaxRows || weight.dtype != ScalarType.Float32 || !weight.is_contiguous())
+        if (!OnCpuKernels(x, bias, kernel) || x.size(0) > CpuFewRowGemm.MaxRows || weight.dtype != ScalarType.Float32 || !weight.is_contiguous())
             return nn.functional.linear(x, weight, bias);
         var xc = x.is_contiguous() ? x : x.contiguous();              // [T, in]
-        int rows = (int)xc.shape[0], inF = (int)xc.shape[1], outF = (int)weight.shape[0];
+        int rows = (int)xc.size(0), inF = (int)xc.size(1), outF = (int)weight.size(0);
         var y = empty([rows, outF], dtype: ScalarType.Float32, device: x.device);   // [T, out]
         byte* pw = Address(weight);
         fixed (byte* px = xc.bytes, py = y.bytes, pb = bias is null ? Span<byte>.Empty : bias.bytes)

@@ -101,7 +101,16 @@ internal static unsafe class CpuElementwise
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SiluMulInPlace(float* gate, float* up, long n)
     {
-        for (long i = 0; i < n; i++)
+        // Vector256.Exp (the BCL's vectorised expf, as libtorch's Sleef one): the scalar MathF.Exp loop was ~15 µs a
+        // layer on h1024's 2816 features, serial on the engine thread between two GEMM regions.
+        var one = Vector256.Create(1f);
+        long i = 0;
+        for (; i <= n - 8; i += 8)
+        {
+            var g = Vector256.Load(gate + i);
+            (g / (one + Vector256.Exp(-g)) * Vector256.Load(up + i)).Store(gate + i);
+        }
+        for (; i < n; i++)
         {
             float g = gate[i];
             gate[i] = g / (1f + MathF.Exp(-g)) * up[i];

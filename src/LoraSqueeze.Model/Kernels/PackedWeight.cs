@@ -14,6 +14,9 @@ public sealed class PackedWeight : IDisposable
     {
         Data = data;
         Scales = scales;
+        DType = data.dtype;
+        OutFeatures = data.size(0);
+        InFeatures = data.size(1);
     }
 
     /// <summary>[out, in] in <see cref="DType"/>.</summary>
@@ -22,9 +25,11 @@ public sealed class PackedWeight : IDisposable
     /// <summary>int8 only: [out] float32, row o ≈ Data[o]·Scales[o].</summary>
     public Tensor? Scales { get; }
 
-    public ScalarType DType => Data.dtype;
-    public long OutFeatures => Data.shape[0];
-    public long InFeatures => Data.shape[1];
+    // Read once: a decode step asks for these per projection, and each TorchSharp query is a native call
+    // (Tensor.shape even allocates its array through a callback, ~1 µs).
+    public ScalarType DType { get; }
+    public long OutFeatures { get; }
+    public long InFeatures { get; }
 
     /// <summary>Bytes a step reads for this weight.</summary>
     public long Bytes => Data.numel() * Data.ElementSize + (Scales is null ? 0 : Scales.numel() * sizeof(float));

@@ -51,13 +51,13 @@ public sealed class Attention : IDisposable
     /// ([rows, maxLen, kvHeads, d]) in place.</summary>
     internal Tensor Forward(Tensor x, StepBatch batch, Tensor keys, Tensor values)
     {
-        long t = x.shape[0];
+        long t = x.size(0);
         int s = batch.Chunks, qmax = batch.QueryLength, kmax = batch.KeyLength;
         var qkv = Qkv.Forward(x, batch.Lora);
         var q = qkv[0].view(t, _heads, _headDim);                           // [T, H*d] → [T, H, d]
         var k = qkv[1].view(t, _kvHeads, _headDim);                         // [T, KvH*d] → [T, KvH, d]
         var v = qkv[2].view(t, _kvHeads, _headDim);                         // [T, KvH*d] → [T, KvH, d]
-        long maxLen = keys.shape[1];
+        long maxLen = keys.size(1);
         if (CanRopeInPlace(q, k, batch))
         {
             RopeInPlace(q, batch);   // the projections' fresh outputs, rotated where they are
@@ -110,7 +110,7 @@ public sealed class Attention : IDisposable
     /// <summary>The reference cache write: this step's K/V rows [T, KvH, d] into [rows·maxLen, KvH, d] views of the cache at CacheIndex.</summary>
     private void WriteCache(Tensor k, Tensor v, Tensor keys, Tensor values, StepBatch batch)
     {
-        long rows = keys.shape[0], maxLen = keys.shape[1];
+        long rows = keys.size(0), maxLen = keys.size(1);
         keys.view(rows * maxLen, _kvHeads, _headDim).index_copy_(0, batch.CacheIndex, k);   // [rows·maxLen, KvH, d]
         values.view(rows * maxLen, _kvHeads, _headDim).index_copy_(0, batch.CacheIndex, v);
     }
@@ -127,7 +127,7 @@ public sealed class Attention : IDisposable
         fixed (byte* pk = k.bytes, pv = v.bytes, pc = batch.Cos!.bytes, ps = batch.Sin!.bytes)
         fixed (long* pi = batch.HostCacheIndex)
         {
-            Kernels.CpuElementwise.RopeKeysIntoCache((float*)pk, (float*)pv, (int)k.shape[0], _kvHeads, _headDim, (float*)pc, (float*)ps,
+            Kernels.CpuElementwise.RopeKeysIntoCache((float*)pk, (float*)pv, (int)k.size(0), _kvHeads, _headDim, (float*)pc, (float*)ps,
                 (float*)pkeys, (float*)pvalues, pi);
         }
     }
@@ -136,14 +136,14 @@ public sealed class Attention : IDisposable
     private static unsafe void RopeInPlace(Tensor x, StepBatch batch)
     {
         fixed (byte* px = x.bytes, pc = batch.Cos!.bytes, ps = batch.Sin!.bytes)
-            Kernels.CpuElementwise.RopeInPlace((float*)px, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], (float*)pc, (float*)ps);
+            Kernels.CpuElementwise.RopeInPlace((float*)px, (int)x.size(0), (int)x.size(1), (int)x.size(2), (float*)pc, (float*)ps);
     }
 
     /// <summary>A decode step's attention read in place in the cache: q [S, H, d] → [S, H·d].</summary>
     private unsafe Tensor DecodeInPlace(Tensor q, Tensor keys, Tensor values, StepBatch batch, int maxLen)
     {
-        var qc = q.contiguous();                                                             // [S, H, d]
-        var o = empty([q.shape[0], (long)_heads * _headDim], dtype: ScalarType.Float32, device: q.device);   // [S, H·d]
+        var qc = q.is_contiguous() ? q : q.contiguous();                                     // [S, H, d]
+        var o = empty([q.size(0), (long)_heads * _headDim], dtype: ScalarType.Float32, device: q.device);   // [S, H·d]
         int need = Kernels.CpuDecodeAttention.ScratchFloats(maxLen, _heads / _kvHeads, Threads);   // a GQA group's score rows per thread
         if (t_scores is null || t_scores.Length < need) t_scores = new float[need];
         byte* pk = Core.Torch.TensorAddress.Of(keys), pv = Core.Torch.TensorAddress.Of(values);   // a cache layer may exceed what a Span spans

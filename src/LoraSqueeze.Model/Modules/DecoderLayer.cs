@@ -24,10 +24,12 @@ public sealed class DecoderLayer : IDisposable
     public Mlp Mlp { get; }
 
     /// <summary>x: [T, hidden] → [T, hidden].</summary>
+    /// <remarks>The residual adds go in place into the sublayers' outputs, fresh tensors this layer owns (o_proj's and
+    /// down_proj's results): two tensors fewer a layer than <c>x + attn</c>, and the same sums.</remarks>
     internal Tensor Forward(Tensor x, StepBatch batch, Tensor keys, Tensor values)
     {
-        var h = x + SelfAttn.Forward(InputLayernorm.Forward(x), batch, keys, values);
-        return h + Mlp.Forward(PostAttentionLayernorm.Forward(h), batch.Lora);
+        var h = SelfAttn.Forward(InputLayernorm.Forward(x), batch, keys, values).add_(x);
+        return Mlp.Forward(PostAttentionLayernorm.Forward(h), batch.Lora).add_(h);
     }
 
     /// <summary>The training path: x [B, T, hidden] → [B, T, hidden], causal over each row, no cache.</summary>

@@ -37,7 +37,7 @@ public sealed class Mlp : IDisposable
         var gate = gateUp[0];                                         // [T, intermediate]
         var up = gateUp[1];                                           // [T, intermediate]
         if (x.device_type == TorchSharp.DeviceType.CPU && gate.dtype == ScalarType.Float32 && up.dtype == ScalarType.Float32
-            && x.shape[0] <= Kernels.CpuFewRowGemm.MaxRows && gate.is_contiguous() && up.is_contiguous() && !gate.requires_grad)
+            && x.size(0) <= Kernels.CpuFewRowGemm.MaxRows && gate.is_contiguous() && up.is_contiguous() && !gate.requires_grad)
         {
             fixed (byte* pg = gate.bytes, pu = up.bytes)
                 Kernels.CpuElementwise.SiluMulInPlace((float*)pg, (float*)pu, gate.numel());

@@ -19,9 +19,10 @@ public sealed class RmsNorm(string path, long size, double eps, ScalarType dtype
         if (x.device_type == TorchSharp.DeviceType.CPU && x.dtype == ScalarType.Float32 && Weight.dtype == ScalarType.Float32
             && x.dim() == 2 && x.is_contiguous() && !x.requires_grad && !Weight.requires_grad)
         {
-            var y = empty(x.shape, dtype: ScalarType.Float32, device: x.device);   // [rows, size]
+            long rows = x.size(0), n = x.size(1);
+            var y = empty([rows, n], dtype: ScalarType.Float32, device: x.device);   // [rows, size]
             fixed (byte* px = x.bytes, pw = Weight.bytes, py = y.bytes)
-                Kernels.CpuElementwise.RmsNorm((float*)px, (float*)pw, (float*)py, (int)x.shape[0], (int)x.shape[1], (float)eps);
+                Kernels.CpuElementwise.RmsNorm((float*)px, (float*)pw, (float*)py, (int)rows, (int)n, (float)eps);
             return y;
         }
         var x32 = x.to_type(ScalarType.Float32);
