@@ -121,6 +121,7 @@ public sealed class CausalLM : IDisposable
         {
             WeightLoader.Load(model, modelDir);
             if (options.WeightDType is { } wd && wd != model.ComputeDType) model.PackBaseWeights(wd);
+            if (options.HugePages && !options.ForTraining) model.HugePageBytes = model.CollapseIntoHugePages();
             return model;
         }
         catch
@@ -168,6 +169,24 @@ public sealed class CausalLM : IDisposable
         _packedHead = Kernels.PackedWeight.Pack(LmHead, dtype);
         _lmHead?.Dispose();
         _lmHead = null;
+    }
+
+    /// <summary>Bytes of weights and slots on huge pages (<see cref="ModelLoadOptions.HugePages"/>; 0 when off or refused).</summary>
+    public long HugePageBytes { get; private set; }
+
+    /// <summary>What a decode step streams — every base projection (and its int8 scales), the LM head, the adapter slots — onto huge pages.</summary>
+    private long CollapseIntoHugePages()
+    {
+        if (Device.type != TorchSharp.DeviceType.CPU) return 0;
+        long bytes = 0;
+        foreach (var p in Projections)
+        {
+            bytes += Core.Torch.HugePages.Collapse(p.Base.Data);
+            if (p.A is not null) bytes += Core.Torch.HugePages.Collapse(p.A);
+            if (p.B is not null) bytes += Core.Torch.HugePages.Collapse(p.B);
+        }
+        bytes += Core.Torch.HugePages.Collapse(_packedHead?.Data ?? LmHead);
+        return bytes;
     }
 
     /// <summary>How the LM head computes its logits (the projections have their own, <see cref="SetBaseKernel"/> sets all).</summary>
