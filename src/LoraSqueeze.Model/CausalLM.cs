@@ -225,7 +225,17 @@ public sealed class CausalLM : IDisposable
     }
 
     /// <summary>A KV cache sized for this model in its compute dtype.</summary>
-    public KvCache CreateCache(int rows, int maxLength) => new(Config, rows, maxLength, ComputeDType, Device);
+    public KvCache CreateCache(int rows, int maxLength)
+    {
+        var cache = new KvCache(Config, rows, maxLength, ComputeDType, Device);
+        if (Options.HugePages && !Options.ForTraining && Device.type == TorchSharp.DeviceType.CPU)
+            for (int l = 0; l < Config.NumHiddenLayers; l++)   // the decode attention streams each row's keys and values every step
+            {
+                Core.Torch.HugePages.Collapse(cache.Keys(l));
+                Core.Torch.HugePages.Collapse(cache.Values(l));
+            }
+        return cache;
+    }
 
     /// <summary>
     /// Runs one packed step: every chunk's tokens go through the decoder, their K/V are written into
